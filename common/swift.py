@@ -40,8 +40,9 @@ class SwiftError(RuntimeError):
     pass
 
 
-def run_swift(command: str, args: Sequence[str], *, log: str | os.PathLike[str], cwd: str | os.PathLike[str] | None = None,
-              env: Mapping[str, str] | None = None, nproc_per_node: int | None = None,
+def run_swift(command: str, args: Sequence[str], *, log: str | os.PathLike[str],
+              cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+              nproc_per_node: int | None = None,
               master_port: int | None = None) -> subprocess.CompletedProcess:
     """Run `swift <command> <args>` with CPU_ENV, output to `log`; raise SwiftError with the log's tail on failure.
 

@@ -18,7 +18,6 @@ from safetensors import safe_open
 from common.jsonl import read_jsonl, write_jsonl
 from common.swift import CPU_INFER_FLAGS, CPU_TRAIN_FLAGS, run_swift
 from prompts.deeptrace import REAL_ANSWER, fake_answer, question
-from tests import tiny_models
 from tests.media import write_mp4, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +69,7 @@ def media_of(row: dict) -> list[str]:
 def assert_results_follow_inputs(results: list[dict], data: Path) -> None:
     inputs = read_jsonl(data)
     assert len(results) == len(inputs)
-    for res, inp in zip(results, inputs):
+    for res, inp in zip(results, inputs, strict=True):
         assert media_of(res) == media_of(inp)
         assert res["labels"] == inp["messages"][-1]["content"]
         assert isinstance(res["response"], str) and res["response"] != ""
@@ -99,8 +98,8 @@ def test_tiny_qwen2_5_vl_loads_with_real_special_ids(tiny_qwen2_5_vl: Path) -> N
     assert model.config.text_config.vocab_size == 151936
     answer = fake_answer([4, 6, 30, 40], 0.5, "a hand melts.")
     assert tok.decode(tok(answer).input_ids) == answer
-    text = processor.apply_chat_template([{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "hi"}]}],
-                                         add_generation_prompt=True, tokenize=False)
+    message = {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "hi"}]}
+    text = processor.apply_chat_template([message], add_generation_prompt=True, tokenize=False)
     assert "<|vision_start|><|video_pad|><|vision_end|>hi<|im_end|>\n<|im_start|>assistant\n" in text
     assert json.loads((tiny_qwen2_5_vl / "tiny_model.json").read_text())["swift_args"] == QWEN_FLAGS
 
