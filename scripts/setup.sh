@@ -40,6 +40,7 @@ TORCH_VERSION="$(pin torch)"; TV_VERSION="$(pin torchvision)"; DS_VERSION="$(pin
 [ -n "$TORCH_VERSION" ] && [ -n "$TV_VERSION" ] && [ -n "$DS_VERSION" ] \
   || { echo "setup: $REQ must pin torch, torchvision and deepspeed with ==" >&2; exit 2; }
 
+command -v "$PYTHON" >/dev/null 2>&1 || { echo "setup: FAILED at step 'find Python': '$PYTHON' not found (set PYTHON=python3.11)" >&2; exit 2; }
 fingerprint="$(cat "$REQ" "$0" | sha256sum | cut -c1-16)-$device-$("$PYTHON" -c 'import sys;print(sys.version.split()[0])')"
 if [ -z "${SETUP_FORCE:-}" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ] \
    && "$VENV/bin/python" -c 'import swift, torchvision, deepspeed' >/dev/null 2>&1; then
@@ -50,8 +51,7 @@ fi
 PIP=(pip_install)
 pip_install() {  # pip install, minus the noise of this machine's unused local index mirrors
   "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off "$@" 2>&1 \
-    | grep -v "^WARNING: Location 'file:" || true
-  return "${PIPESTATUS[0]}"
+    | { grep -v "^WARNING: Location 'file:" || true; }  # with pipefail, the status is pip's
 }
 CONSTRAINTS="$(mktemp)"; trap 'rm -f "$CONSTRAINTS"' EXIT
 echo "torch==$TORCH_VERSION" > "$CONSTRAINTS"
