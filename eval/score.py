@@ -1,0 +1,134 @@
+"""Score `swift infer` predictions against converter references; print a markdown table, write JSON.
+
+    python eval/score.py --task deeptrace --predictions preds.jsonl --references test.jsonl [--out metrics.json]
+
+Predictions are joined to references by line order and the join is verified (eval/join.py). `--task` may be
+omitted when the references' meta.task names it. Task-specific flags: `--task NAME --help`. See eval/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.errors import UserError, run_cli  # noqa: E402
+from common.jsonl import iter_jsonl, write_json  # noqa: E402
+from eval import tasks  # noqa: E402
+from eval.join import join  # noqa: E402
+from eval.judge import DEFAULT_MODEL, Judge, JudgeError  # noqa: E402
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def build_parser(task_module=None, *, full: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="score.py", add_help=full, description=__doc__.split("\n\n")[0],
+        epilog=f"tasks: {', '.join(sorted(tasks.TASKS))}. Task-specific flags: --task NAME --help.")
+    parser.add_argument("--task", choices=sorted(tasks.TASKS), help="default: the references' meta.task")
+    parser.add_argument("--predictions", required=full, metavar="JSONL", help="swift infer --result_path output")
+    parser.add_argument("--references", required=full, metavar="JSONL",
+                        help="the converter's JSONL the predictions were generated from (same order)")
+    parser.add_argument("--out", metavar="JSON", help="write the metrics JSON here (atomically)")
+    parser.add_argument("--bootstrap", type=_non_negative_int, default=1000, metavar="N",
+                        help="bootstrap replicates for 95%% confidence intervals (0: none; default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--compat", action="store_true",
+                        help="paper-only reading: strict answer formats, no departures (see eval/README.md)")
+    judge = parser.add_argument_group("LLM judge (any OpenAI-compatible endpoint; key only from $OPENAI_API_KEY)")
+    judge.add_argument("--no-judge", action="store_true", help="skip the judge: judge-based metrics are null")
+    judge.add_argument("--judge-model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL} (the paper's)")
+    judge.add_argument("--judge-base-url", metavar="URL", help="default: $OPENAI_BASE_URL, else api.openai.com")
+    judge.add_argument("--judge-cache", metavar="JSONL",
+                       help="append-only reply cache; a re-run resumes from it (default: <predictions>.judge.jsonl)")
+    judge.add_argument("--judge-concurrency", type=_positive_int, default=16, metavar="N", help="default 16")
+    judge.add_argument("--judge-retries", type=_non_negative_int, default=6, metavar="N",
+                       help="retries per call on 429/5xx/timeouts/dropped connections (default 6)")
+    judge.add_argument("--judge-timeout", type=_positive_float, default=60.0, metavar="S",
+                       help="seconds per request (default 60)")
+    judge.add_argument("--judge-budget", type=_non_negative_int, default=None, metavar="N",
+                       help="at most N HTTP requests in this run, retries included (default: unlimited)")
+    if task_module is not None:
+        task_module.add_arguments(parser.add_argument_group(f"{task_module.NAME} options"))
+    return parser
+
+
+def first_task(path: str) -> str | None:
+    """meta.task of the first reference line (every line is checked by the task itself)."""
+    for _, record in iter_jsonl(path):
+        meta = record.get("meta") if isinstance(record, dict) else None
+        return meta.get("task") if isinstance(meta, dict) else None
+    raise UserError(f"{path}: no references (empty file)")
+
+
+def make_judge_factory(args: argparse.Namespace):
+    def make() -> Judge | None:
+        if args.no_judge:
+            return None
+        cache = args.judge_cache or str(Path(args.predictions).with_suffix("")) + ".judge.jsonl"
+        return Judge(args.judge_model, base_url=args.judge_base_url, cache_path=cache,
+                     concurrency=args.judge_concurrency, max_retries=args.judge_retries, timeout=args.judge_timeout,
+                     budget=args.judge_budget)
+
+    return make
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre, _ = build_parser(full=False).parse_known_args(argv)
+    name = pre.task
+    if name is None and pre.references and not {"-h", "--help"} & set(argv):
+        name = first_task(pre.references)
+        if name is None:
+            raise UserError(f"{pre.references}: cannot tell the task (no meta.task on its first line); pass --task")
+        if name not in tasks.TASKS:
+            raise UserError(f"{pre.references}: meta.task {name!r} is not a known task ({', '.join(tasks.TASKS)})")
+    module = tasks.get(name) if name else None
+    args = build_parser(module).parse_args(argv)
+    pairs, verified = join(args.predictions, args.references)
+    if not pairs:
+        raise UserError(f"{args.references}: no references (empty file)")
+    context = tasks.ScoreContext(predictions=args.predictions, references=args.references, join=verified,
+                                 make_judge=make_judge_factory(args))
+    try:
+        result = module.score(pairs, args, context=context)
+    except JudgeError as exc:
+        raise UserError(f"judge: {exc}") from None
+    if args.out:
+        write_json(args.out, result)
+    print(module.format_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
