@@ -1,0 +1,81 @@
+"""converters/labelbox_to_swift.py on a synthetic LabelBox Export v2 file against `json.loads` of the same lines.
+
+Scale 1.0 = ten times DeeptraceReward (66,000 data rows, 43,000 traces; half the rows queued without labels). Every
+row declares media_attributes, so no video is probed (the media files exist but are empty). The candidate does the
+whole conversion (parse, traces, split, three JSONL files and stats.json, written atomically); the baseline only
+parses every line. Target (issue 3): ratio ≤ 3x, peak memory flat in the export's size. At scale 1.0 a run takes
+one to two minutes on 2 cores (mostly the candidate's tracemalloc run); `--scale 0.1` takes seconds.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from bench.harness import Case
+from converters.labelbox_to_swift import main
+
+PROJECT = "clbenchproj00000000000001"
+
+
+def _feature(fid: str, name: str, **answer) -> dict:
+    return {"feature_id": fid, "feature_schema_id": f"schema_{name}", "name": name, "value": name.lower(), **answer}
+
+
+def _row(i: int, traces: int) -> dict:
+    key = f"bench_{i:06d}.mp4"
+    frames: dict[str, dict] = {}
+    segments = {}
+    for t in range(traces):
+        fid = f"clbenchobj{i:08d}{t:07d}"
+        s, e = 1 + 5 * t, 12 + 5 * t
+        for n, left in ((s, 10.0 + t), (e, 20.0 + t)):
+            cls = [] if n == e else [
+                _feature(f"{fid}c", "Category", checklist_answers=[_feature(f"{fid}a", "Object Distortion")]),
+                _feature(f"{fid}t", "Explanation", text_answer={"content": f"The hand of person {i} melts."})]
+            frames.setdefault(str(n), {"objects": {}, "classifications": []})["objects"][fid] = {
+                **_feature(fid, "Unnatural part"), "annotation_kind": "VideoBoundingBox", "classifications": cls,
+                "bounding_box": {"top": 12.0, "left": left, "height": 20.0, "width": 24.0}}
+        segments[fid] = [[s, e]]
+    labels = [] if traces == 0 else [{
+        "id": f"clbenchlabel{i:013d}", "label_kind": "Video", "version": "1.0.0",
+        "performance_details": {"seconds_to_create": 90, "seconds_to_review": 0, "skipped": False},
+        "annotations": {"frames": frames, "segments": segments,
+                        "key_frame_feature_map": {f: [a, b] for f, [[a, b]] in segments.items()},
+                        "classifications": []}}]
+    return {"data_row": {"id": f"clbenchdr{i:016d}", "global_key": key, "external_id": key,
+                         "row_data": f"https://storage.labelbox.com/org%2F{i}-{key}?Expires=1&Signature=x"},
+            "media_attributes": {"asset_type": "video", "mime_type": "video/mp4", "width": 640, "height": 360,
+                                 "frame_rate": 10, "frame_count": 60, "duration": 6.0},
+            "projects": {PROJECT: {"name": "bench", "labels": labels}}}
+
+
+def cases(scale: float) -> list:
+    rows = max(200, int(66_000 * scale))
+    labelled = rows // 2
+    doubles = int(43_000 * scale) - labelled  # labelled rows with two traces instead of one
+    tmp = Path(tempfile.mkdtemp(prefix="bench_labelbox_"))
+    atexit.register(shutil.rmtree, tmp, True)
+    export, media, out = tmp / "export.ndjson", tmp / "media", tmp / "out"
+    media.mkdir()
+    traces = 0
+    with export.open("w", encoding="utf-8") as fh:
+        for i in range(rows):
+            n = 0 if i % 2 else (2 if i // 2 < doubles else 1)
+            traces += n
+            fh.write(json.dumps(_row(i, n)) + "\n")
+            (media / f"bench_{i:06d}.mp4").touch()
+
+    def parse() -> int:
+        with export.open(encoding="utf-8") as fh:
+            return sum(1 for line in fh if json.loads(line))
+
+    def convert() -> int:
+        return main([str(export), "--media-root", str(media), "--out", str(out), "-q"])
+
+    mb = export.stat().st_size / 1e6
+    return [Case(f"labelbox v2 → swift ({rows:,} rows, {traces:,} traces, {mb:.0f} MB)", parse, convert,
+                 baseline_label="json.loads per line", note="media probing excluded", units=rows)]

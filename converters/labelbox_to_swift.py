@@ -1,0 +1,202 @@
+#!/usr/bin/env python
+"""LabelBox video export (DeeptraceReward-style fake-trace annotations) → ms-swift JSONL for SFT and evaluation.
+
+Reads Export v2 (NDJSON, one data row per line) or Export v1 (JSON array, one item per label; frames inlined or
+downloaded beside it), detected automatically. One FAKE sample per trace (one contiguous segment of one boxed object),
+one REAL sample per clip in --real-videos; the paper's question and answer (prompts/deeptrace).
+See converters/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tqdm import tqdm  # noqa: E402
+
+from common.errors import UserError, run_cli  # noqa: E402
+from converters.deeptrace_core import (  # noqa: E402
+    DatasetWriter,
+    MediaResolver,
+    Parser,
+    SplitRule,
+    TraceOptions,
+    Video,
+    add_output_args,
+    build_traces,
+    format_counts,
+    media_geometry,
+    missing_media_error,
+    output_variants,
+    report,
+    scan_real_videos,
+)
+from converters.labelbox_export import (  # noqa: E402
+    LABEL_MODES,
+    detect_format,
+    first_place,
+    iter_rows,
+    metadata_value,
+    parse_label,
+    select_labels,
+)
+
+SKIP_KEYS = ("rows_without_labels", "rows_not_in_project", "labels_not_in_project", "skipped_labels",
+             "rows_with_only_skipped_labels", "labels_not_first", "labels_not_benchmark", "labels_without_traces",
+             "fake_videos_without_traces", "segments_without_box", "missing_media")
+
+EXAMPLES = """\
+examples:
+  python converters/labelbox_to_swift.py samples/deeptrace/export_v2.ndjson \\
+      --media-root samples/deeptrace/videos --real-videos samples/deeptrace/real --out data/deeptrace
+  python converters/labelbox_to_swift.py export.ndjson --project-id clxyz... --labels all \\
+      --bbox-mode union --bbox-format norm1000 --variant all --media-root /data/fake --real-videos /data/real \\
+      --out data/deeptrace_all      # → data/deeptrace_all/<variant>/{train,val,test}.jsonl
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="labelbox_to_swift.py", description=__doc__, epilog=EXAMPLES,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("export", type=Path,
+                   help="LabelBox export: Export v2 NDJSON (or a JSON list of v2 rows), or Export v1 JSON array")
+    g = p.add_argument_group("LabelBox export")
+    g.add_argument("--project-id", default=None, metavar="ID",
+                   help="project whose labels to use (required when the export holds several; the error lists them)")
+    g.add_argument("--labels", default="first", choices=LABEL_MODES,
+                   help="several labels on one data row (consensus, benchmark, relabels): first = the first "
+                        "non-skipped label (default); all = every non-skipped label as separate traces; benchmark = "
+                        "the benchmark label (the first label where a row has none)")
+    g.add_argument("--media-root", type=Path, action="append", default=[], metavar="DIR",
+                   help="where the fake videos are: a data row maps to DIR/<global_key>, DIR/<external_id>, "
+                        "DIR/<data row id> or DIR/<file name in row_data> (a missing extension is tried as .mp4 "
+                        "etc.). Repeatable; default: the export's directory")
+    g.add_argument("--frames-dir", type=Path, default=None, metavar="DIR",
+                   help="Export v1 only: where the downloaded frame files (<label id>.ndjson) are; "
+                        "default: the export's directory")
+    g.add_argument("--bbox-mode", default="first", choices=("first", "union"),
+                   help="first = the box at the segment's first frame (default); union = the union of the "
+                        "(interpolated) boxes over the whole segment")
+    g.add_argument("--explanation-feature", action="append", default=[], metavar="NAME",
+                   help="ontology name (or value / schema id) of the free-text explanation question; repeatable; "
+                        "default: any text answer")
+    g.add_argument("--category-feature", action="append", default=[], metavar="NAME",
+                   help="ontology name (or value / schema id) of the category checklist/radio question; "
+                        "repeatable; default: any checklist or radio answer on the object or in a frame range "
+                        "(a named feature also counts when it is a global classification)")
+    g.add_argument("--source-field", action="append", default=[], metavar="NAME",
+                   help="data-row metadata field giving meta.source, e.g. the generator; repeatable; "
+                        "default: source, generator")
+    add_output_args(p)
+    return p
+
+
+def _names(values: list[str]) -> frozenset[str] | None:
+    names = frozenset(v.strip().lower() for item in values for v in item.split(",") if v.strip())
+    return names or None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    export: Path = args.export
+    if not export.is_file():
+        raise UserError(f"{export}: export file not found")
+    split_rule = SplitRule.parse(args.split, args.seed)
+    fmt = detect_format(export)
+    variants, subdirs = output_variants(args.variant)
+    roots = args.media_root or [export.parent]
+    for root in roots:
+        if not root.is_dir():
+            raise UserError(f"{root}: --media-root directory not found")
+    resolver = MediaResolver(roots)
+    frames_dir = args.frames_dir or export.parent
+    opts = TraceOptions(bbox_mode=args.bbox_mode, explanation_names=_names(args.explanation_feature),
+                        category_names=_names(args.category_feature), strict=args.strict)
+    source_names = set(_names(args.source_field) or {"source", "generator"})
+    progress = not args.quiet
+    counter: Counter = Counter()
+    missing: list[dict] = []
+    fake_files: dict[int, int] = {}  # hash(file) → hash(video id), to catch two rows or a real clip on one file
+    projects: Counter = Counter()
+
+    with DatasetWriter(args.out, variants, args.bbox_format, split_rule, subdirs=subdirs) as writer:
+        rows = iter_rows(export, fmt, args.project_id, counter)
+        for row in tqdm(rows, desc="data rows", unit="row", disable=None if progress else True):
+            if not row.labels:
+                counter["rows_without_labels"] += 1
+                continue
+            chosen = select_labels(row.labels, args.labels, counter)
+            if not chosen:
+                counter["rows_with_only_skipped_labels"] += 1
+                continue
+            video_id = row.global_key or row.data_row_id
+            path, looked = resolver.find([row.global_key, row.external_id, row.data_row_id], row.row_data)
+            if path is None:
+                counter["missing_media"] += 1
+                missing.append({"video_id": video_id, "where": row.ctx, "looked_for": looked})
+                continue
+            width, height, fps, duration, probed = media_geometry(row.media_attributes, path,
+                                                                  f"{row.ctx}: data row {row.data_row_id}")
+            counter["videos_probed_for_media_attributes"] += probed
+            traces = []
+            for label in chosen:
+                data = parse_label(row, label, frames_dir)
+                found = build_traces(data, width=width, height=height, fps=fps, opts=opts, stats=counter,
+                                     ctx=f"{row.ctx}: data row {row.data_row_id}"
+                                         + (f" label {data.label_id}" if data.label_id else ""))
+                if not found:
+                    counter["labels_without_traces"] += 1
+                for t in found:
+                    t.extra["label_id"] = data.label_id
+                traces += found
+            if not traces:
+                counter["fake_videos_without_traces"] += 1
+                continue
+            if writer.has(video_id):  # one data row per video: a second one means concatenated exports
+                raise UserError(f"{row.ctx}: data row {row.data_row_id} (video {video_id}) already appeared at "
+                                f"{first_place(export, fmt, row.data_row_id)} (concatenated exports?)")
+            if fake_files.setdefault(hash(str(path)), hash(video_id)) != hash(video_id):
+                counter["videos_sharing_a_file"] += 1
+            projects[row.project_id] += 1
+            writer.add(Video(video_id=video_id, label="fake", path=path, width=width, height=height, fps=fps,
+                             duration=duration, source=metadata_value(row.metadata, source_names), traces=traces,
+                             extra={"data_row_id": row.data_row_id, "project_id": row.project_id}), row.ctx)
+        if missing and not args.skip_missing:
+            raise missing_media_error(missing, roots)
+        if args.real_videos:
+            for video in scan_real_videos(args.real_videos, progress):
+                if hash(str(video.path)) in fake_files:
+                    raise UserError(f"{video.path}: this real clip is also the file of a labelled fake video "
+                                    "(see --media-root)")
+                video.source = args.real_source
+                writer.add(video, str(video.path))
+        counts = writer.stats()
+        if counts["total"]["samples"] == 0:
+            raise UserError(f"{export}: no samples: {counter.get('rows_read', 0)} data rows, none with a usable "
+                            f"labelled trace ({_why(counter)}) and no --real-videos")
+        stats = {
+            "tool": "labelbox_to_swift", "input": str(export.resolve()), "input_format": f"labelbox-export-{fmt}",
+            "project_id": args.project_id or (next(iter(projects)) if len(projects) == 1 else None),
+            "labels": args.labels, "bbox_mode": args.bbox_mode, "bbox_format": args.bbox_format,
+            "variants": variants, "split": split_rule.describe(), **counts,
+            **report(counter, SKIP_KEYS), "missing_media": missing,
+        }
+        writer.commit(stats)
+    if progress:
+        print(f"wrote {args.out}: {format_counts(counts)}")
+        if missing:
+            print(f"skipped {len(missing)} data rows whose video is missing (listed in stats.json)")
+    return 0
+
+
+def _why(counter: Counter) -> str:
+    keys = [k for k in SKIP_KEYS if counter.get(k)]
+    return ", ".join(f"{k}={counter[k]}" for k in keys) or "no labels"
+
+
+if __name__ == "__main__":
+    run_cli(main)
