@@ -53,11 +53,36 @@ def run_swift(command: str, args: Sequence[str], *, log: str | os.PathLike[str],
     if nproc_per_node is not None:
         full_env["NPROC_PER_NODE"] = str(nproc_per_node)
         full_env["MASTER_PORT"] = str(master_port or 29500 + os.getpid() % 1000)
+    return _run_logged([swift_bin(), command, *args], f"swift {command}", log=log, cwd=cwd, env=full_env)
+
+
+def run_recipe(script: str | os.PathLike[str], args: Sequence[str] = (), *, log: str | os.PathLike[str],
+               env: Mapping[str, str | None] | None = None, cwd: str | os.PathLike[str] | None = None,
+               check: bool = True) -> subprocess.CompletedProcess:
+    """Run a recipe (`bash x.sh` or, for x.py, this interpreter) like run_swift: CPU_ENV, stdout+stderr to `log`.
+
+    The running interpreter's bin directory goes first on PATH, so the recipe's `swift` and `python` are this
+    environment's. `env` entries override CPU_ENV; a value of None removes the variable. With `check=False` a
+    failure returns the CompletedProcess instead of raising SwiftError.
+    """
+    full_env = {**os.environ, **CPU_ENV}
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
+    full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env.get("PATH", "")])
+    runner = sys.executable if str(script).endswith(".py") else "bash"
+    return _run_logged([runner, str(script), *args], f"{Path(runner).name} {Path(script).name}", log=log, cwd=cwd,
+                       env=full_env, check=check)
+
+
+def _run_logged(cmd: Sequence[str], what: str, *, log: str | os.PathLike[str], cwd: str | os.PathLike[str] | None,
+                env: Mapping[str, str], check: bool = True) -> subprocess.CompletedProcess:
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as fh:
-        proc = subprocess.run([swift_bin(), command, *args], cwd=cwd, env=full_env, stdout=fh,
-                              stderr=subprocess.STDOUT, text=True)
-    if proc.returncode != 0:
+        proc = subprocess.run(list(cmd), cwd=cwd, env=dict(env), stdout=fh, stderr=subprocess.STDOUT, text=True)
+    if check and proc.returncode != 0:
         tail = Path(log).read_text(errors="replace").replace("\r", "\n").splitlines()[-40:]
-        raise SwiftError(f"swift {command} exited {proc.returncode}; log {log}:\n" + "\n".join(tail))
+        raise SwiftError(f"{what} exited {proc.returncode}; log {log}:\n" + "\n".join(tail))
     return proc

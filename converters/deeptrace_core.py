@@ -552,11 +552,8 @@ class SplitRule:
 
 def fake_answer_text(trace: Trace, video: Video, variant: str, fmt: str) -> str:
     coords = answer_bbox(trace.bbox, video.width, video.height, fmt)
-    text = prompts.fake_answer(coords, trace.start, trace.explanation, variant)
-    if fmt == "norm1":  # prompts.format_bbox writes integers; 0–1 coordinates need decimals
-        grid = prompts.format_bbox(coords)
-        text = text.replace(f" at {grid}", " at [" + ", ".join(f"{v:.3f}" for v in coords) + "]", 1)
-    return text
+    return prompts.fake_answer(coords, trace.start, trace.explanation, variant,
+                               bbox_decimals=3 if fmt == "norm1" else 0)
 
 
 @functools.cache

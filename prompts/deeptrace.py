@@ -8,6 +8,7 @@ Answers: `[BBox]` = `[x0, y0, x1, y1]` in integer source-video pixels; `[Time]` 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from prompts import load
@@ -39,18 +40,22 @@ def question(variant: str = "full") -> str:
     return QUESTION[: -len(_ASK)] + ABLATION_QUESTIONS[variant]
 
 
-def format_bbox(bbox: Sequence[float]) -> str:
-    return "[" + ", ".join(str(int(round(v))) for v in bbox) + "]"
+def format_bbox(bbox: Sequence[float], decimals: int = 0) -> str:
+    """`[x0, y0, x1, y1]`: integers (pixels, 0-1000 grid; halves round up), or `decimals` places (0-1 coordinates)."""
+    if decimals:
+        return "[" + ", ".join(f"{v:.{decimals}f}" for v in bbox) + "]"
+    return "[" + ", ".join(str(math.floor(v + 0.5)) for v in bbox) + "]"
 
 
 def format_time(seconds: float) -> str:
     return f"{seconds:.1f}"
 
 
-def fake_answer(bbox: Sequence[float], start: float, explanation: str | None, variant: str = "full") -> str:
+def fake_answer(bbox: Sequence[float], start: float, explanation: str | None, variant: str = "full",
+                bbox_decimals: int = 0) -> str:
     """The paper's FAKE answer for one trace, minus what the ablation `variant` removes."""
     check_variant(variant)
-    text = f"{FAKE_PREFIX} The unnatural part is at {format_bbox(bbox)}"
+    text = f"{FAKE_PREFIX} The unnatural part is at {format_bbox(bbox, bbox_decimals)}"
     if variant in ("full", "no_explanation"):
         text += f" starting {format_time(start)} seconds"
     text += "."

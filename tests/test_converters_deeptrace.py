@@ -511,6 +511,6 @@ def test_demo_sample(tmp_path):
     kling = next(r for r in rows["test"] if r["meta"]["label"] == "fake")
     assert kling["meta"]["video_id"] == "kling15_0001.mp4"
     assert kling["messages"][1]["content"] == (
-        "FAKE. The video is AI-generated. The unnatural part is at [8, 10, 28, 26] starting 0.5 seconds. "
+        "FAKE. The video is AI-generated. The unnatural part is at [8, 10, 28, 26] starting 0.4 seconds. "
         "The reason is because The dog's front leg bends backwards at the knee while it runs.")
     assert "train 7" in proc.stdout

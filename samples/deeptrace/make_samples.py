@@ -26,14 +26,16 @@ from tests.media import write_mp4  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 WIDTH, HEIGHT = 64, 48
-# global_key → (clip index for write_mp4, fps, frames); the export's media_attributes say 64x48, 4 fps, 16 frames.
+# global_key → (clip index for write_mp4, fps, frames); the export's media_attributes say 64x48, 5 fps, 16 frames.
+# 5 fps puts every trace onset ((frame - 1) / fps) on a multiple of 0.2 s, exactly representable with the one
+# decimal the answers use, so that a perfect prediction scores time distance 0 on this sample.
 FAKE = {
-    "kling15_0001.mp4": (1, 4, 16),
-    "sora_0003.mp4": (2, 4, 16),
-    "pika15_0001.mp4": (3, 4, 16),
-    "minimax_0004.mp4": (4, 4, 16),
-    "mochi_0001.mp4": (5, 4, 16),
-    "gen3_0001.mp4": (6, 4, 16),
+    "kling15_0001.mp4": (1, 5, 16),
+    "sora_0003.mp4": (2, 5, 16),
+    "pika15_0001.mp4": (3, 5, 16),
+    "minimax_0004.mp4": (4, 5, 16),
+    "mochi_0001.mp4": (5, 5, 16),
+    "gen3_0001.mp4": (6, 5, 16),
 }
 # Real clips (negatives): their size, fps and duration are probed by the converter.
 REAL = {

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `swift infer` over one split of the converted data with a trained model, writing the result JSONL that
+# eval/score.py reads (a stale result file is removed first: swift appends). Prints the result path as its last line.
+# CKPT: a LoRA adapter or full checkpoint, a training OUTPUT_DIR (its newest checkpoint-N), or a base model (zero-shot).
+# Video sampling (FPS, FPS_MAX_FRAMES, ...) comes from the training recipe's config ENV: TRAIN_CONFIG, by default the
+# config ms-swift copied next to the checkpoint (it copies `swift sft CONFIG.yaml` into the output directory).
+# Needs: 1 GPU for a 7B model (bf16, ~20 GB with video), or NPROC_PER_NODE=N for data-parallel inference on N GPUs.
+#
+#   CKPT=output/qwen2_5_vl_full/full bash recipes/infer.sh                  # SPLIT=test, VARIANT=full
+#   CKPT=output/qwen2_5_vl_lora/no_time VARIANT=no_time SPLIT=val bash recipes/infer.sh
+#   CKPT=... bash recipes/infer.sh --infer_backend vllm --max_new_tokens 256  # any `swift infer` flag
+#   python eval/score.py --task deeptrace --predictions RESULT --references DATA/VARIANT/test.jsonl --out metrics.json
+set -euo pipefail
+
+CKPT="${CKPT:-}"
+DATA="${DATA:-data/deeptrace}"
+VARIANT="${VARIANT:-full}"
+SPLIT="${SPLIT:-test}"
+RESULT_PATH="${RESULT_PATH:-}"      # default: CKPT/infer/VARIANT-SPLIT.jsonl
+TRAIN_CONFIG="${TRAIN_CONFIG:-}"    # default: the *.yaml next to the checkpoint, if any
+
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+CONFIG="${CONFIG:-$RECIPES_DIR/configs/infer.yaml}"
+[[ -n "$CKPT" ]] || recipe_fail "set CKPT to a checkpoint, a training output directory or a model"
+INPUT="$(recipe_split "$SPLIT")"
+FOUND="$(recipe_lib checkpoint "$CKPT")"   # "adapters PATH" (LoRA) or "model PATH" (full checkpoint / base model)
+KIND="${FOUND%% *}"
+CKPT_PATH="${FOUND#* }"
+
+if [[ -z "$TRAIN_CONFIG" && -d "$CKPT_PATH" ]]; then
+    for dir in "$CKPT_PATH" "$(dirname "$CKPT_PATH")"; do
+        found=("$dir"/*.yaml)
+        if [[ -f "${found[0]}" ]]; then TRAIN_CONFIG="${found[0]}"; break; fi
+    done
+fi
+if [[ -n "$TRAIN_CONFIG" ]]; then
+    ENV_LINES="$(recipe_lib env "$TRAIN_CONFIG")"
+    eval "$ENV_LINES"
+else
+    echo "infer.sh: no training config next to $CKPT_PATH: video sampling uses ms-swift's defaults (set TRAIN_CONFIG)" >&2
+fi
+
+if [[ -z "$RESULT_PATH" ]]; then
+    if [[ -d "$CKPT_PATH" ]]; then
+        RESULT_PATH="$CKPT_PATH/infer/$VARIANT-$SPLIT.jsonl"
+    else
+        RESULT_PATH="output/infer/$(basename "$CKPT_PATH")/$VARIANT-$SPLIT.jsonl"
+    fi
+fi
+mkdir -p "$(dirname "$RESULT_PATH")"
+rm -f "$RESULT_PATH"   # swift infer appends to an existing result file
+
+swift infer "$CONFIG" \
+    "--$KIND" "$CKPT_PATH" \
+    --val_dataset "$INPUT" \
+    --result_path "$RESULT_PATH" \
+    "$@"
+
+[[ -s "$RESULT_PATH" ]] || recipe_fail "swift infer wrote no result file: $RESULT_PATH"
+echo "references: $INPUT" >&2
+echo "$RESULT_PATH"

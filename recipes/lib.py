@@ -1,0 +1,186 @@
+"""What the recipes share, defined once: reading a recipe config, finding a variant's data files, finding a checkpoint.
+
+Used by the bash recipes (through recipes/common.sh, which calls this file's CLI) and by the Python recipes
+(recipes/ablations.py imports it), so both read the same files the same way.
+
+    python recipes/lib.py split DATA VARIANT SPLIT    # prints the JSONL path of SPLIT (train|val|test) for VARIANT
+    python recipes/lib.py env CONFIG                  # prints `export K=V` for the config's ENV not already set
+    python recipes/lib.py checkpoint PATH             # prints `adapters PATH` or `model PATH` (newest checkpoint-N)
+
+Data layout (what converters/*_to_swift.py write; see recipes/README.md "Data layout"):
+    DATA/<variant>/{train,val,test}.jsonl   converter run with --variant all (one sub-directory per variant)
+    DATA/{train,val,test}.jsonl             converter run with one --variant; DATA/stats.json names it
+                                            ("variant": ...); without stats.json it is taken as `full`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.errors import UserError, run_cli  # noqa: E402
+
+RECIPES_DIR = Path(__file__).resolve().parent
+CONFIG_DIR = RECIPES_DIR / "configs"
+VARIANTS = ("full", "no_time", "no_explanation", "no_time_no_explanation")  # = prompts.deeptrace.VARIANTS
+SPLITS = ("train", "val", "test")
+
+
+# --- configs --------------------------------------------------------------------------------------------------
+
+def config_path(name: str | os.PathLike[str]) -> Path:
+    """A config file, or the name of one in recipes/configs/ (`qwen2_5_vl_full` -> configs/qwen2_5_vl_full.yaml)."""
+    path = Path(name)
+    if path.suffix not in (".yaml", ".yml"):
+        path = CONFIG_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise UserError(f"config not found: {path}")
+    return path.resolve()
+
+
+def load_config(name: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, Any]]:
+    """(ENV, flags) of a recipe config: the YAML `swift sft CONFIG.yaml` reads (swift/cli/main.py parse_yaml_args)."""
+    import yaml
+
+    path = config_path(name)
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: expected a mapping of swift flags, got {type(config).__name__}")
+    env = config.pop("ENV", None) or {}
+    if not isinstance(env, dict):
+        raise UserError(f"{path}: ENV must be a mapping of environment variables")
+    return {str(k): str(v) for k, v in env.items()}, config
+
+
+def to_argv(flags: Mapping[str, Any]) -> list[str]:
+    """Flags as `swift` argv, exactly as ms-swift expands a YAML config (lists = multi-value flags, dicts = JSON)."""
+    argv: list[str] = []
+    for key, value in flags.items():
+        argv.append(f"--{key}")
+        if isinstance(value, list):
+            argv += [str(v) for v in value]
+        elif isinstance(value, dict):
+            argv.append(json.dumps(value, ensure_ascii=False))
+        else:
+            argv.append(str(value))
+    return argv
+
+
+def apply_env(env: Mapping[str, str], environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Set the config's ENV where not already set (ms-swift's rule); returns what was set."""
+    environ = os.environ if environ is None else environ
+    applied = {k: v for k, v in env.items() if k not in environ}
+    environ.update(applied)
+    return applied
+
+
+# --- data -----------------------------------------------------------------------------------------------------
+
+def split_file(data: str | os.PathLike[str], variant: str, split: str) -> Path:
+    """The JSONL of `split` for supervision `variant` in a converter output directory (layout: module docstring)."""
+    if variant not in VARIANTS:
+        raise UserError(f"unknown VARIANT {variant!r}; choose from {', '.join(VARIANTS)}")
+    if split not in SPLITS:
+        raise UserError(f"unknown SPLIT {split!r}; choose from {', '.join(SPLITS)}")
+    root = Path(data)
+    if not root.is_dir():
+        raise UserError(f"DATA directory not found: {root} (convert first: converters/*_to_swift.py --out DIR)")
+    sub = root / variant
+    if sub.is_dir():
+        path = sub / f"{split}.jsonl"
+        if not path.is_file():
+            raise UserError(f"{split} file not found: {path}")
+        return path.resolve()
+    path = root / f"{split}.jsonl"
+    found = None
+    stats = root / "stats.json"
+    if stats.is_file():
+        try:
+            found = json.loads(stats.read_text(encoding="utf-8")).get("variant")
+        except (json.JSONDecodeError, AttributeError):
+            raise UserError(f"{stats}: not a JSON object") from None
+    if (found or "full") != variant or not path.is_file():
+        have = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name in VARIANTS)
+        if have:
+            what = f"variant directories {', '.join(have)}"
+        elif path.is_file():
+            what = f"{root}/*.jsonl of variant {found or 'full'}"
+        else:
+            what = f"no {path}"
+        raise UserError(f"no data for VARIANT={variant} in {root}: expected {sub}/ (converter --variant all); "
+                        f"found {what}")
+    return path.resolve()
+
+
+# --- checkpoints ----------------------------------------------------------------------------------------------
+
+def _step(path: Path) -> int:
+    try:
+        return int(path.name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def find_checkpoint(path: str | os.PathLike[str]) -> tuple[str, Path | str]:
+    """("adapters" | "model", checkpoint) for `swift infer`.
+
+    `path` may be a checkpoint (LoRA adapter or full model), a training output directory (the newest
+    `checkpoint-N` below it is used, also inside ms-swift's `vN-date` run directories), or a model id / base model
+    directory (zero-shot inference).
+    """
+    root = Path(path)
+    if not root.exists():
+        text = str(path)
+        if text.startswith(("/", ".", "~")) or text.count("/") != 1:  # not a hub id like Qwen/Qwen2.5-VL-7B-Instruct
+            raise UserError(f"checkpoint not found: {path}")
+        return "model", text
+    if not ((root / "adapter_config.json").is_file() or (root / "config.json").is_file()):
+        candidates = [p for p in root.rglob("checkpoint-*") if p.is_dir() and _step(p) >= 0]
+        if not candidates:
+            raise UserError(f"no checkpoint in {root}: expected a checkpoint directory or checkpoint-N below it")
+        root = max(candidates, key=lambda p: (p.stat().st_mtime, _step(p)))
+    kind = "adapters" if (root / "adapter_config.json").is_file() else "model"
+    return kind, root.resolve()
+
+
+# --- CLI for recipes/common.sh ---------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lib.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("split", help="print the JSONL of a split for a variant")
+    p.add_argument("data")
+    p.add_argument("variant")
+    p.add_argument("split")
+    p = sub.add_parser("env", help="print `export K=V` lines for the config's ENV that are not already set")
+    p.add_argument("config")
+    p = sub.add_parser("checkpoint", help="print `adapters PATH` or `model PATH`")
+    p.add_argument("path")
+    args = parser.parse_args(argv)
+    if args.command == "split":
+        print(split_file(args.data, args.variant, args.split))
+    elif args.command == "env":
+        env, _ = load_config(args.config)
+        for key, value in env.items():
+            if key not in os.environ:
+                print(f"export {key}={shlex.quote(value)}")
+    else:
+        kind, path = find_checkpoint(args.path)
+        print(kind, path)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

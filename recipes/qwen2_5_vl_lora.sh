@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Qwen2.5-VL-7B LoRA on DeeptraceReward: the paper's data settings (batch 2, fps 1, <= 20 frames, 1 epoch, AdamW) with
+# LoRA r8/alpha32 on all linear layers of the LLM, lr 1e-4, vision tower frozen. Not a paper setting (the paper only
+# fine-tunes fully): the cheap option. Settings: recipes/configs/qwen2_5_vl_lora.yaml.
+# Needs: 1-8 GPUs with >= 40 GB (estimate), DeepSpeed ZeRO-2, and converted data (see qwen2_5_vl_full.sh).
+#
+#   bash recipes/qwen2_5_vl_lora.sh                                   # 8 GPUs, variant full
+#   NPROC_PER_NODE=2 VARIANT=no_explanation bash recipes/qwen2_5_vl_lora.sh
+#   bash recipes/qwen2_5_vl_lora.sh --lora_rank 16 --lora_alpha 32      # any `swift sft` flag; overrides the config
+# Distributed settings (recipes/common.sh): NPROC_PER_NODE=8 NNODES=1 NODE_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500.
+# DEEPSPEED: zero2 (default), zero3, a JSON file, or none.
+set -euo pipefail
+
+MODEL="${MODEL:-Qwen/Qwen2.5-VL-7B-Instruct}"
+DATA="${DATA:-data/deeptrace}"
+VARIANT="${VARIANT:-full}"
+OUTPUT_DIR="${OUTPUT_DIR:-output/qwen2_5_vl_lora/$VARIANT}"
+DEEPSPEED="${DEEPSPEED:-zero2}"
+
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+CONFIG="${CONFIG:-$RECIPES_DIR/configs/qwen2_5_vl_lora.yaml}"
+TRAIN="$(recipe_split train)"
+VAL="$(recipe_split val)"
+recipe_distributed
+recipe_deepspeed
+
+swift sft "$CONFIG" \
+    --model "$MODEL" \
+    --dataset "$TRAIN" \
+    --val_dataset "$VAL" \
+    --output_dir "$OUTPUT_DIR" \
+    "${DEEPSPEED_ARGS[@]}" \
+    "$@"
