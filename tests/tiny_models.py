@@ -154,8 +154,124 @@ def build_qwen2_5_vl(out_dir: Path, hidden: int = 64, seed: int = 0) -> dict:
     return {"model_type": "qwen2_5_vl", "template": "qwen2_5_vl"}
 
 
+def build_videollama3(out_dir: Path, hidden: int = 64, seed: int = 0) -> dict:
+    """VideoLLaMA3 in transformers' native format (VideoLlama3ForConditionalGeneration): 2-layer Qwen2 text model,
+    2-layer SigLIP-NaViT vision tower, mlp2x_gelu projector; ~25 MB in bf16 with the tokenizer. Qwen2.5's tokenizer
+    ids, as the real model: <|image_pad|>=151655 and <|video_pad|>=151656 are its image/video tokens
+    (VideoLlama3Config defaults). Processor budgets are tiny (VideoLLaMA3's min/max tokens = 1/16): a 64x48 clip
+    gets 4 tokens per frame."""
+    import torch
+    from transformers import VideoLlama3Config, VideoLlama3ForConditionalGeneration
+
+    from recipes.plugins.convert_videollama3 import build_processor
+
+    text_config = {
+        "model_type": "qwen2", "vocab_size": QWEN_VOCAB_SIZE, "hidden_size": hidden, "intermediate_size": hidden * 2,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "max_position_embeddings": 32768, "rope_theta": 1000000.0, "tie_word_embeddings": True,
+        "bos_token_id": QWEN_FIRST_SPECIAL_ID, "eos_token_id": QWEN_FIRST_SPECIAL_ID + 2,
+        "pad_token_id": QWEN_FIRST_SPECIAL_ID,
+    }
+    vision_config = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                     "patch_size": 14}
+    config = VideoLlama3Config(text_config=text_config, vision_config=vision_config, image_token_id=151655,
+                               video_token_id=151656, tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    model = VideoLlama3ForConditionalGeneration(config).to(torch.bfloat16)
+    model.generation_config.do_sample = False
+    model.generation_config.eos_token_id = [QWEN_FIRST_SPECIAL_ID + 2, QWEN_FIRST_SPECIAL_ID]
+    model.generation_config.pad_token_id = QWEN_FIRST_SPECIAL_ID
+    model.save_pretrained(out_dir)
+    build_processor(build_qwen_tokenizer(), min_tokens=1, max_tokens=16).save_pretrained(out_dir)
+    plugin = Path(__file__).resolve().parents[1] / "recipes" / "plugins" / "videollama3.py"
+    return {"model_type": "videollama3", "template": "videollama3",
+            "extra_swift_args": ["--external_plugins", str(plugin)]}
+
+
+LLAVA_VOCAB_SIZE = 32064  # llava-hf/llava-1.5-7b-hf: Llama's 32,000 + <image> (32000) + <pad> (32001), padded to 32064
+LLAVA_IMAGE_TOKEN_ID = 32000
+LLAVA_CHAT_TEMPLATE = (  # llava-hf's: "USER: <image>\n<text> ASSISTANT: <answer>"
+    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': ' }}{% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] + ' ' }}{% else %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' ' }}"
+    "{% endfor %}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+
+def build_llama_tokenizer():
+    """A Llama-1/2-style tokenizer laid out like llava-hf's: <unk> 0, <s> 1, </s> 2, byte tokens <0x00>..<0xFF> at
+    3..258, a small SentencePiece-style BPE (▁ word marker), never-produced fillers up to 31999, then <image> 32000 and
+    <pad> 32001 (ms-swift's llava1_5_hf template writes `<s>`/`</s>` as text and looks `<image>` up by name)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import AddedToken, LlamaTokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    corpus = _CORPUS + "\nUSER: ASSISTANT: USER: ASSISTANT:\n"
+    bpe.train_from_iterator([corpus] * 4, trainer=trainers.BpeTrainer(vocab_size=1500, show_progress=False))
+    model = json.loads(bpe.to_str())["model"]
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    vocab.update({f"<0x{b:02X}>": 3 + b for b in range(256)})
+    for token in sorted(model["vocab"], key=model["vocab"].get):
+        vocab.setdefault(token, len(vocab))
+    for i in range(len(vocab), LLAVA_IMAGE_TOKEN_ID):  # dense ids so that any sampled id decodes
+        vocab[f"<fill_{i}>"] = i
+    vocab["<image>"] = LLAVA_IMAGE_TOKEN_ID
+    vocab["<pad>"] = LLAVA_IMAGE_TOKEN_ID + 1
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    tok = LlamaTokenizer(vocab=vocab, merges=merges, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                         pad_token="<pad>", add_prefix_space=True, legacy=False)
+    tok.add_special_tokens({"additional_special_tokens": [AddedToken("<image>", special=True, normalized=False)]})
+    wanted = (("<s>", 1), ("</s>", 2), ("<image>", LLAVA_IMAGE_TOKEN_ID), ("<pad>", LLAVA_IMAGE_TOKEN_ID + 1))
+    for token, want in wanted:
+        if tok.convert_tokens_to_ids(token) != want:
+            raise RuntimeError(f"tokenizer put {token} at id {tok.convert_tokens_to_ids(token)}, not {want}")
+    tok.model_max_length = 4096
+    return tok
+
+
+def build_llava1_5_hf(out_dir: Path, hidden: int = 64, seed: int = 0) -> dict:
+    """LLaVA-1.5 in llava-hf format (LlavaForConditionalGeneration): 2-layer Llama text model, 2-layer CLIP vision
+    tower on 56x56 inputs (patch 14: 16 image tokens), 2-layer GELU projector; llava-hf's token layout and prompt
+    (`USER: <image>\\n... ASSISTANT:`); ~10 MB in bf16."""
+    import torch
+    from transformers import CLIPImageProcessor, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+
+    text_config = {
+        "model_type": "llama", "vocab_size": LLAVA_VOCAB_SIZE, "hidden_size": hidden, "intermediate_size": hidden * 2,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-5, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": LLAVA_IMAGE_TOKEN_ID + 1,
+        "tie_word_embeddings": False,
+    }
+    vision_config = {
+        "model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "image_size": 56, "patch_size": 14, "projection_dim": 32,
+    }
+    config = LlavaConfig(text_config=text_config, vision_config=vision_config, image_token_index=LLAVA_IMAGE_TOKEN_ID,
+                         projector_hidden_act="gelu", vision_feature_select_strategy="default",
+                         vision_feature_layer=-2, image_seq_length=16, tie_word_embeddings=False,
+                         pad_token_id=LLAVA_IMAGE_TOKEN_ID + 1)
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config).to(torch.bfloat16)
+    model.generation_config.do_sample = False
+    model.generation_config.bos_token_id = 1
+    model.generation_config.eos_token_id = 2
+    model.generation_config.pad_token_id = LLAVA_IMAGE_TOKEN_ID + 1
+    model.save_pretrained(out_dir)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 56}, crop_size={"height": 56, "width": 56},
+                                         do_center_crop=True, do_convert_rgb=True)
+    processor = LlavaProcessor(image_processor=image_processor, tokenizer=build_llama_tokenizer(), patch_size=14,
+                               vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                               chat_template=LLAVA_CHAT_TEMPLATE)
+    processor.save_pretrained(out_dir)
+    return {"model_type": "llava1_5_hf", "template": "llava1_5_hf"}
+
+
 BUILDERS: dict[str, Callable[..., dict]] = {
     "qwen2_5_vl": build_qwen2_5_vl,
+    "videollama3": build_videollama3,
+    "llava1_5_hf": build_llava1_5_hf,
 }
 
 
@@ -166,7 +282,9 @@ def build(arch: str, out_dir: str | Path, **kwargs) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     info = BUILDERS[arch](out, **kwargs)
-    info = {"arch": arch, **info, "swift_args": ["--model_type", info["model_type"], "--template", info["template"]]}
+    extra = info.pop("extra_swift_args", [])  # e.g. the ms-swift plugin that registers the model type
+    info = {"arch": arch, **info,
+            "swift_args": ["--model_type", info["model_type"], "--template", info["template"], *extra]}
     (out / "tiny_model.json").write_text(json.dumps(info, indent=2) + "\n")
     return out
 
