@@ -12,6 +12,9 @@
 - A request budget (HTTP requests sent by this run, retries included); a tqdm progress bar on stderr.
 - The API key is read only from the environment (OPENAI_API_KEY) by the client; it is never stored, logged or part of
   the cache key. A fully cached run needs no key and no network.
+- Also the client of the zero-shot API baselines (eval/api_baseline.py): messages may carry image parts, may be built
+  lazily (a callable, called just before the call) and may have an explicit cache `key` (a description of exactly what
+  would be sent, e.g. the media's sha256 and frame indices, so that cached items are never built).
 """
 
 from __future__ import annotations
@@ -46,8 +49,12 @@ class _ItemError(Exception):
 
 @dataclass(frozen=True)
 class JudgeRequest:
-    messages: tuple[dict[str, str], ...] | list[dict[str, str]]
+    # chat messages (content: a string or OpenAI content parts), or a callable returning them (built just before the
+    # call, so large requests, e.g. video frames, are never all held in memory and cached ones are never built)
+    messages: Sequence[dict[str, Any]] | Callable[[], Sequence[dict[str, Any]]]
     info: dict[str, Any] = field(default_factory=dict)  # stored in the cache beside the reply, for auditing
+    # cache identity instead of the messages (required for callable messages): must determine them completely
+    key: str | None = None
 
 
 @dataclass
@@ -73,7 +80,7 @@ class JudgeStats:
         return dict(self.__dict__)
 
 
-def cache_key(model: str, messages: Sequence[dict[str, str]], params: dict[str, Any]) -> str:
+def cache_key(model: str, messages: Sequence[dict[str, Any]], params: dict[str, Any]) -> str:
     blob = json.dumps({"model": model, "messages": list(messages), "params": params}, sort_keys=True,
                       ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -175,6 +182,8 @@ class Judge:
         backoff_max: float = 60.0,
         retry_after_max: float = 600.0,
         progress: bool | None = None,
+        name: str = "judge",
+        model_flag: str = "--judge-model",
     ):
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -190,6 +199,7 @@ class Judge:
         self.backoff_max = backoff_max
         self.retry_after_max = retry_after_max
         self.progress = progress
+        self.name, self.model_flag = name, model_flag  # for error messages
         self.stats = JudgeStats()
         self._client = None
         self._client_lock = threading.Lock()
@@ -203,7 +213,7 @@ class Judge:
             desc: str = "judge") -> list[JudgeResult]:
         from tqdm import tqdm
 
-        keys = [cache_key(self.model, r.messages, self.params) for r in requests]
+        keys = [self.key(r) for r in requests]
         unique: dict[str, JudgeRequest] = {}
         for key, request in zip(keys, requests, strict=True):
             unique.setdefault(key, request)
@@ -242,6 +252,14 @@ class Judge:
                 self.stats.failed += 1
         return [results[key] for key in keys]
 
+    def key(self, request: JudgeRequest) -> str:
+        """The cache key of `request`: sha256 of (model, its messages or its explicit key, sampling parameters)."""
+        if request.key is not None:
+            return cache_key(self.model, [{"key": request.key}], self.params)
+        if callable(request.messages):
+            raise ValueError("a request with callable messages needs an explicit key")
+        return cache_key(self.model, request.messages, self.params)
+
     # -- internals -----------------------------------------------------------------------------------------------
 
     @staticmethod
@@ -275,8 +293,9 @@ class Judge:
         with self._client_lock:
             if self._client is None:
                 if not os.environ.get(KEY_ENV):
-                    raise JudgeError(f"{KEY_ENV} is not set; the judge reads its API key only from the environment "
-                                     f"(for a local server without authentication set it to any value, e.g. EMPTY)")
+                    raise JudgeError(f"{KEY_ENV} is not set; the {self.name} reads its API key only from the "
+                                     f"environment (for a local server without authentication set it to any value, "
+                                     f"e.g. EMPTY)")
                 import openai
 
                 self._client = openai.OpenAI(base_url=self.base_url, timeout=self.timeout, max_retries=0)
@@ -302,6 +321,13 @@ class Judge:
         except JudgeError as exc:
             self._abort(str(exc))
             raise _ItemError(str(exc)) from None
+        if callable(messages):
+            if self._stop.is_set():
+                raise _ItemError("aborted")
+            try:
+                messages = messages()
+            except Exception as exc:  # e.g. a video that cannot be decoded: this item fails, the others go on
+                raise _ItemError(f"cannot build the request: {type(exc).__name__}: {_short(exc)}") from None
         last = "no attempt"
         for attempt in range(self.max_retries + 1):
             if self._stop.is_set():
@@ -318,8 +344,8 @@ class Judge:
                 status = exc.status_code
                 last = f"HTTP {status}: {_short(exc)}"
                 if status in FATAL_STATUS:
-                    self._abort(f"judge endpoint refused the request ({last}); check {KEY_ENV}, "
-                                f"--judge-model {self.model!r} and the base URL")
+                    self._abort(f"{self.name} endpoint refused the request ({last}); check {KEY_ENV}, "
+                                f"{self.model_flag} {self.model!r} and the base URL")
                     raise _ItemError(last) from None
                 if status not in RETRY_STATUS and status < 500:
                     raise _ItemError(last) from None

@@ -9,8 +9,9 @@ an action (default: `rule_judge`, which scores the App. D prompt's last `Ground 
     {"drop": True}                                   close the connection without any response
     {"hold": threading.Event()}                      wait until the event is set, then drop (never answered)
 
-Every request is logged (`server.log`): arrival index, prompt, authorization header, action and outcome
-("answered", "status", "dropped", "late").
+Every request is logged (`server.log`): arrival index, prompt (the last message's text; for content parts, its text
+parts joined by newlines), the whole request body (`body`: model, messages with image parts, sampling parameters),
+authorization header, action and outcome ("answered", "status", "dropped", "late").
 
 Command line (for demos and benchmarks): `python tests/judge_server.py [--port 0] [--latency 0.2]` prints the base URL
 and serves the rule judge until interrupted.
@@ -109,9 +110,11 @@ class JudgeServer:
     def _respond(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         messages = body.get("messages") or [{}]
         prompt = messages[-1].get("content", "")
+        if isinstance(prompt, list):  # OpenAI content parts (text and image_url)
+            prompt = "\n".join(p.get("text", "") for p in prompt if isinstance(p, dict) and p.get("type") == "text")
         with self.lock:
             entry = {"n": len(self.log), "t": time.monotonic(), "prompt": prompt, "model": body.get("model"),
-                     "auth": handler.headers.get("Authorization"), "outcome": "pending"}
+                     "body": body, "auth": handler.headers.get("Authorization"), "outcome": "pending"}
             self.log.append(entry)
         action = self.script({"n": entry["n"], "prompt": prompt, "body": body})
         entry["action"] = {k: v for k, v in action.items() if k != "hold"}

@@ -5,5 +5,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
+bash "$ROOT/scripts/setup_chromium.sh"  # headless Chromium for tests/test_report.py
 cd "$ROOT"
 exec "$ROOT/.venv/bin/python" -m pytest "$@"

@@ -1,0 +1,662 @@
+"""A self-contained HTML report of one evaluation: metrics with CIs, charts, and a card per sample.
+
+    python eval/report.py --predictions preds.jsonl --references test.jsonl [--metrics metrics.json] --out report/
+
+Writes DIR/index.html + DIR/assets/ (matplotlib PNGs, frame thumbnails; no external URLs), atomically: built in a
+temporary directory beside DIR and renamed into place. Open DIR/index.html in any browser (file:// works).
+
+- Metrics table with 95% CIs: from --metrics (eval/score.py --out; judge metrics included) or, without it, computed
+  here by the task's scorer with --no-judge semantics (explanation and overall stay empty).
+- Per-category chart (in the spirit of the paper's Figure 5; --compare NAME=metrics.json adds other models) and a
+  confusion matrix (true vs predicted verdict / score / choice).
+- Per-sample cards: for DeeptraceReward the frame at the ground-truth onset and at the predicted onset with the
+  ground-truth box (green) and the predicted box (red), both explanations and the judge score (from the judge's reply
+  cache); images and verdicts/scores/choices for FakeClue and DeepfakeJudge. Filters (wrong verdict, IoU below a
+  threshold, unparseable, label, category, text), sorting and pagination in plain JavaScript; images load lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.errors import UserError, run_cli  # noqa: E402
+from eval import tasks  # noqa: E402
+from eval.join import Pair, join  # noqa: E402
+from eval.judge import DEFAULT_MODEL, Judge, JudgeCache, cache_key  # noqa: E402
+from eval.report_cards import LABEL_ORDER, CardContext, build_cards  # noqa: E402
+from eval.report_media import (  # noqa: E402
+    draw_boxes,
+    frame_index,
+    media_roots,
+    probe_video,
+    read_frames,
+    resolve_media,
+    scaled,
+)
+
+STATIC = Path(__file__).resolve().parent / "report_static"
+UNPARSEABLE = "unparseable"
+
+
+# --- media ----------------------------------------------------------------------------------------------------------
+
+
+class MediaWriter:
+    """Collects thumbnail jobs from the card builders, then writes them grouped by file (each video opened once).
+
+    `frame()` / `image()` return the card's frame entry at once; `flush()` fills in its size, or replaces `src` by
+    None and sets `error` when the media cannot be found or read.
+    """
+
+    def __init__(self, assets: Path, roots: list[Path], *, enabled: bool = True, width: int = 480):
+        self.assets, self.roots, self.enabled, self.width = assets, roots, enabled, width
+        self.jobs: dict[tuple[str, str], list[tuple[float | None, list, dict[str, Any]]]] = {}
+        self.count = 0
+        self.written = 0
+        self.errors: Counter[str] = Counter()
+
+    def _add(self, kind: str, path: str, t: float | None, boxes: list, caption: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"src": None, "caption": caption}
+        if not self.enabled:
+            entry["error"] = "frames not drawn (--no-frames)"
+            return entry
+        entry["src"] = f"assets/media/{self.count:06d}.jpg"
+        self.count += 1
+        self.jobs.setdefault((kind, path), []).append((t, boxes, entry))
+        return entry
+
+    def frame(self, video: str, t: float | None, boxes: list, caption: str) -> dict[str, Any]:
+        """Frame at `t` seconds (None: the middle frame) with boxes [(ratio box or None, rgb), ...] drawn."""
+        return self._add("video", video, t, boxes, caption)
+
+    def image(self, path: str, boxes: list, caption: str) -> dict[str, Any]:
+        return self._add("image", path, None, boxes, caption)
+
+    def _save(self, picture, boxes: list, entry: dict[str, Any]) -> None:
+        from PIL import Image
+
+        image = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
+        image = draw_boxes(scaled(image.convert("RGB"), self.width), boxes)
+        out = self.assets.parent / entry["src"]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        image.save(out, format="JPEG", quality=85)
+        entry["w"], entry["h"] = image.size
+        self.written += 1
+
+    def _fail(self, jobs: list, reason: str) -> None:
+        for _, _, entry in jobs:
+            entry["src"], entry["error"] = None, reason
+        self.errors[reason] += len(jobs)
+
+    def flush(self, progress: bool | None = None) -> None:
+        from PIL import Image
+        from tqdm import tqdm
+
+        bar = tqdm(total=self.count, desc="report: drawing frames", unit="frame", file=sys.stderr,
+                   disable=None if progress is None else not progress, dynamic_ncols=True)
+        for (kind, name), jobs in self.jobs.items():
+            path = resolve_media(name, self.roots)
+            if path is None:
+                self._fail(jobs, f"{kind} not found")
+            elif kind == "image":
+                try:
+                    with Image.open(path) as image:
+                        image.load()
+                        for _, boxes, entry in jobs:
+                            self._save(image, boxes, entry)
+                except Exception as exc:  # an unreadable image: its cards say so, the report goes on
+                    self._fail(jobs, f"cannot read image ({type(exc).__name__})")
+            else:
+                try:
+                    info = probe_video(path)
+                    indices = [frame_index(info.duration / 2 if t is None else t, info) for t, _, _ in jobs]
+                    unique = sorted(set(indices))
+                    frames = dict(zip(unique, read_frames(path, unique), strict=True))
+                    for index, (_, boxes, entry) in zip(indices, jobs, strict=True):
+                        self._save(frames[index], boxes, entry)
+                except Exception as exc:  # an unreadable video: its cards say so, the report goes on
+                    self._fail(jobs, f"cannot read video ({type(exc).__name__})")
+            bar.update(len(jobs))
+        bar.close()
+
+
+# --- judge scores from the judge's reply cache ------------------------------------------------------------------
+
+
+class JudgeLookup:
+    """Per-sample judge scores, read (never requested) from eval/score.py's judge reply cache."""
+
+    def __init__(self, path: Path, model: str):
+        self.path, self.model = path, model
+        self.cache = JudgeCache(path)
+        self.params = Judge(model).params  # the same sampling parameters score.py's judge uses (part of the key)
+        self.found = 0
+
+    def deeptrace(self, reference: str, prediction: str | None) -> tuple[float | None, str]:
+        from eval.deeptrace import judge_messages, parse_judge_score
+
+        if not prediction:
+            return 0.0, "0 (no predicted explanation)"  # scores 0 without a call
+        replies = self.cache.get(cache_key(self.model, judge_messages(reference, prediction), self.params))
+        result = Judge._resolve(replies, parse_judge_score)
+        if result is None:
+            return None, "not judged"
+        self.found += 1
+        return (result.value, f"{result.value:g}") if result.status == "ok" else (0.0, "0 (unparseable reply)")
+
+
+def judge_lookup(args: argparse.Namespace, result: dict[str, Any] | None) -> JudgeLookup | None:
+    info = (result or {}).get("judge") or {}
+    model = args.judge_model or info.get("model") or DEFAULT_MODEL
+    candidates = []
+    if args.judge_cache:
+        candidates.append(Path(args.judge_cache))
+    elif info.get("cache"):
+        candidates.append(Path(info["cache"]))
+        if args.metrics:
+            candidates.append(Path(args.metrics).resolve().parent / info["cache"])
+    if not args.judge_cache:
+        candidates.append(Path(str(Path(args.predictions).with_suffix("")) + ".judge.jsonl"))
+    for path in candidates:
+        if path.is_file():
+            return JudgeLookup(path, model)
+    if args.judge_cache:
+        raise UserError(f"--judge-cache {args.judge_cache}: no such file")
+    return None
+
+
+# --- metrics --------------------------------------------------------------------------------------------------------
+
+
+def load_metrics(path: str) -> dict[str, Any]:
+    try:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: invalid JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(result, dict) or not isinstance(result.get("metrics"), dict):
+        raise UserError(f"{path}: not a metrics file of eval/score.py --out (no 'metrics' object)")
+    return result
+
+
+def compute_metrics(module, pairs: list[Pair], verified: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
+    """The scorer's result with --no-judge semantics (no API calls)."""
+    from eval import score as S
+
+    argv = ["--predictions", args.predictions, "--references", args.references, "--no-judge", "--no-css",
+            "--bootstrap", str(args.bootstrap), "--seed", str(args.seed)]  # no model calls (unknown flags ignored)
+    if args.compat:
+        argv.append("--compat")
+    if args.bbox_format:
+        argv += ["--bbox-format", args.bbox_format]
+    score_args, _ = S.build_parser(module).parse_known_args(argv)
+    context = tasks.ScoreContext(predictions=args.predictions, references=args.references, join=verified,
+                                 make_judge=lambda: None)
+    return module.score(pairs, score_args, context=context)
+
+
+# --- charts ---------------------------------------------------------------------------------------------------------
+
+# (metric key, chart title, transform): the paper's Figure 5 compares models per category
+CATEGORY_METRICS: list[tuple[str, str, Callable[[float], float]]] = [  # the first four present are drawn
+    ("accuracy", "Acc. ↑", lambda v: v),
+    ("fake_accuracy", "Fake Acc. ↑", lambda v: v),
+    ("explanation", "Explanation ↑", lambda v: v),
+    ("bbox_iou", "BBox IoU ↑", lambda v: v),
+    ("time_distance", "100 − Time Dist. ↑", lambda v: 100.0 - v),
+    ("f1", "F1 ↑", lambda v: v),
+    ("rouge_l", "ROUGE-L ↑", lambda v: v),
+    ("css", "CSS ↑", lambda v: v),
+]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def category_table_from_cards(cards: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for card in cards:
+        for cat in card.get("categories") or ():
+            groups.setdefault(cat, []).append(card)
+    table = {}
+    for cat, members in sorted(groups.items()):
+        judged = [c for c in members if c.get("correct") is not None]
+        acc = 100.0 * sum(bool(c["correct"]) for c in judged) / len(judged) if judged else None
+        table[cat] = {"metrics": {"accuracy": acc}, "counts": {"n": len(members)}}
+    return table
+
+
+def category_chart(models: list[tuple[str, dict[str, Any]]], path: Path) -> list[str]:
+    """Grouped horizontal bars, one panel per metric; returns the metric titles drawn ([] = nothing to draw)."""
+    first = models[0][1]
+    cats = list(first)
+    chosen = [(k, t, f) for k, t, f in CATEGORY_METRICS
+              if any((first[c].get("metrics") or {}).get(k) is not None for c in cats)]
+    chosen = chosen[:4]
+    if not cats or not chosen:
+        return []
+    plt = _plt()
+    n_models = len(models)
+    height = max(2.5, 0.32 * len(cats) * max(1, n_models) + 1.4)
+    fig, axes = plt.subplots(1, len(chosen), figsize=(2.9 * len(chosen) + 2.2, height), sharey=True, squeeze=False)
+    bar = 0.8 / n_models
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    labels = [f"{c} ({(first[c].get('counts') or {}).get('n', '?')})" for c in cats]
+    for ax, (key, title, transform) in zip(axes[0], chosen, strict=True):
+        for m, (name, table) in enumerate(models):
+            values = []
+            for c in cats:
+                v = ((table.get(c) or {}).get("metrics") or {}).get(key)
+                values.append(transform(v) if isinstance(v, (int, float)) else math.nan)
+            ys = [i + (m - (n_models - 1) / 2) * bar for i in range(len(cats))]
+            ax.barh(ys, values, height=bar, label=name, color=colours[m % len(colours)])
+            if n_models == 1:
+                for y, v in zip(ys, values, strict=True):
+                    if not math.isnan(v):
+                        ax.text(min(v, 100) + 1, y, f"{v:.0f}", va="center", fontsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(0, 110)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(labelsize=8)
+    axes[0][0].set_yticks(range(len(cats)), labels)
+    axes[0][0].invert_yaxis()
+    if n_models > 1:
+        axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Per category (n samples)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [t for _, t, _ in chosen]
+
+
+def _order(values: set[str]) -> list[str]:
+    known = [v for v in LABEL_ORDER if v in values]
+    return known + sorted(values - set(known))
+
+
+def confusion_chart(cards: list[dict[str, Any]], path: Path) -> dict[str, Any] | None:
+    pairs = [(c.get("truth"), c.get("pred")) for c in cards if c.get("truth") is not None]
+    if not pairs:
+        return None
+    rows = _order({t for t, _ in pairs})
+    cols = _order({p for _, p in pairs if p is not None} | set(rows))
+    if any(p is None for _, p in pairs):
+        cols.append(UNPARSEABLE)
+    counts = [[0] * len(cols) for _ in rows]
+    for t, p in pairs:
+        counts[rows.index(t)][cols.index(UNPARSEABLE if p is None else p)] += 1
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 2.2, 0.8 * len(rows) + 1.8))
+    shares = [[v / max(1, sum(r)) for v in r] for r in counts]
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for i, row in enumerate(counts):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v}\n{100 * shares[i][j]:.0f}%", ha="center", va="center", fontsize=8,
+                    color="white" if shares[i][j] > 0.6 else "black")
+    ax.set_xticks(range(len(cols)), cols, fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (row %)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return {"rows": rows, "cols": cols, "counts": counts}
+
+
+# --- HTML -----------------------------------------------------------------------------------------------------------
+
+E = html.escape
+
+
+def _num(value: Any) -> str:
+    return "–" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.1f}"
+
+
+def _ci(interval: Any) -> str:
+    if isinstance(interval, (list, tuple)) and len(interval) == 2 and all(
+            isinstance(v, (int, float)) for v in interval):
+        return f"{interval[0]:.1f}–{interval[1]:.1f}"
+    return "–"
+
+
+def _titles(module, task: str | None = None) -> dict[str, str]:
+    """Metric titles from the task module's ROWS: ((key, title, ...), ...), or {task: rows} for multi-task modules."""
+    rows = getattr(module, "ROWS", None) or ()
+    if isinstance(rows, dict):
+        rows = rows.get(task) or ()
+    titles = {}
+    for row in rows:
+        if isinstance(row, (list, tuple)) and len(row) >= 2 and isinstance(row[0], str):
+            titles[row[0]] = str(row[1])
+    return titles
+
+
+def breakdowns(result: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The result's `by_*` tables ({group: {"metrics": {...}, "counts": {...}}}): by_category, by_cate, by_source."""
+    out = {}
+    for key, table in (result or {}).items():
+        if key.startswith("by_") and isinstance(table, dict) and table and all(
+                isinstance(v, dict) and isinstance(v.get("metrics"), dict) for v in table.values()):
+            out[key] = table
+    return out
+
+
+def category_table(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    tables = breakdowns(result)
+    return tables.get("by_category") or tables.get("by_cate")
+
+
+def metrics_html(result: dict[str, Any] | None, module, compares: list[tuple[str, dict[str, Any]]], name: str,
+                 source: str) -> str:
+    if result is None:
+        return ("<p class='note'>No metrics: this task has no scorer in eval/tasks.py yet; pass "
+                "<code>--metrics metrics.json</code> from its scorer.</p>")
+    titles = _titles(module, result.get("task"))
+    metrics = result.get("metrics") or {}
+    keys = [k for k in titles if k in metrics] + [k for k in metrics if k not in titles]
+    ci = result.get("ci95") or {}
+    per_video = ((result.get("per_video") or {}).get("metrics")) or None
+    head = ["metric", E(name), "95% CI"] + (["per video (ours)"] if per_video else []) + [E(n) for n, _ in compares]
+    out = ["<table id='metrics-table' class='metrics'><thead><tr>"
+           + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    for key in keys:
+        cells = [E(titles.get(key, key.replace("_", " "))), _num(metrics.get(key)), _ci(ci.get(key))]
+        if per_video:
+            cells.append(_num(per_video.get(key)))
+        cells += [_num((other.get("metrics") or {}).get(key)) for _, other in compares]
+        out.append(f"<tr data-metric='{E(key)}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append("</tbody></table>")
+    counts = result.get("counts") or {}
+    if counts:
+        out.append("<p class='counts'>" + ", ".join(f"{E(str(k))} {E(str(v))}" for k, v in counts.items()) + "</p>")
+    notes = [f"Metrics: {E(source)}."]
+    if not ci:
+        notes.append("No confidence intervals (bootstrap off).")
+    judge = result.get("judge")
+    if judge:
+        notes.append(f"Explanation judge: {E(str(judge.get('model')))} ({E(str(judge.get('items')))} distinct pairs).")
+    elif "explanation" in metrics:
+        notes.append("Explanation and overall need the LLM judge: run <code>eval/score.py --out metrics.json</code> "
+                     "with the judge and pass <code>--metrics</code>.")
+    issues = (result.get("parse") or {}).get("issues")
+    if issues:
+        notes.append("Parse issues: " + ", ".join(f"{E(k)} {v}" for k, v in issues.items()) + ".")
+    out.append("<p class='note'>" + " ".join(notes) + "</p>")
+    return "\n".join(out)
+
+
+def breakdown_html(result: dict[str, Any] | None, module) -> str:
+    if not result:
+        return ""
+    titles = _titles(module, result.get("task"))
+    out = []
+    for key, table in breakdowns(result).items():
+        title = "By " + {"cate": "category"}.get(key[3:], key[3:].replace("_", " "))
+        cols = []
+        for entry in table.values():
+            for metric, value in (entry.get("metrics") or {}).items():
+                if value is not None and metric not in cols:
+                    cols.append(metric)
+        order = [k for k in titles if k in cols] + [k for k in cols if k not in titles]
+        out.append(f"<h3>{title}</h3><table class='breakdown' id='{key.replace('_', '-')}'><thead><tr><th>"
+                   f"{title.split()[-1]}</th><th>n</th>"
+                   + "".join(f"<th>{E(titles.get(k, k))}</th>" for k in order) + "</tr></thead><tbody>")
+        for group, entry in table.items():
+            n = (entry.get("counts") or {}).get("n", "")
+            out.append(f"<tr><td>{E(str(group))}</td><td>{E(str(n))}</td>"
+                       + "".join(f"<td>{_num((entry.get('metrics') or {}).get(k))}</td>" for k in order) + "</tr>")
+        out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _json_for_script(obj: Any) -> str:
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def page_html(*, title: str, header: str, metrics: str, charts: str, breakdown: str, data: dict[str, Any]) -> str:
+    css = (STATIC / "report.css").read_text(encoding="utf-8")
+    js = (STATIC / "report.js").read_text(encoding="utf-8")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{E(title)}</title>
+<style>
+{css}
+</style>
+</head>
+<body>
+<header id="top">
+<h1>{E(title)}</h1>
+{header}
+<nav><a href="#metrics">Metrics</a> · <a href="#charts">Charts</a> · <a href="#breakdown">Breakdown</a> ·
+<a href="#samples">Samples</a></nav>
+</header>
+<main>
+<section id="metrics"><h2>Metrics</h2>
+{metrics}
+</section>
+<section id="charts"><h2>Charts</h2>
+{charts}
+</section>
+<section id="breakdown"><h2>Breakdown</h2>
+{breakdown or "<p class='note'>No breakdown in the metrics.</p>"}
+</section>
+<section id="samples"><h2>Samples</h2>
+<p class="legend"><span class="swatch gt"></span> ground-truth box <span class="swatch pred"></span> predicted box</p>
+<form id="filters" autocomplete="off">
+<label><input type="checkbox" id="filter-wrong"> wrong verdict</label>
+<label><input type="checkbox" id="filter-unparseable"> unparseable</label>
+<label><input type="checkbox" id="filter-iou"> IoU below <input type="number" id="iou-threshold" min="0" max="100"
+ step="1" value="{data['iou_threshold']:g}"></label>
+<label>label <select id="filter-truth"><option value="">all</option></select></label>
+<label>category <select id="filter-category"><option value="">all</option></select></label>
+<label>search <input type="search" id="filter-search" placeholder="text in the card"></label>
+<label>sort <select id="sort">
+<option value="input">input order</option><option value="iou">IoU ↑</option>
+<option value="tdist">time distance ↓</option><option value="judge">judge score ↑</option></select></label>
+<label>per page <select id="page-size"><option>10</option><option>25</option><option>50</option>
+<option>100</option><option>250</option></select></label>
+<button type="button" id="reset-filters">reset</button>
+</form>
+<div class="pager" id="pager-top"></div>
+<div id="cards"></div>
+<div class="pager" id="pager-bottom"></div>
+</section>
+</main>
+<script type="application/json" id="report-data">{_json_for_script(data)}</script>
+<script>
+{js}
+</script>
+</body>
+</html>
+"""
+
+
+# --- the report -----------------------------------------------------------------------------------------------------
+
+
+def write_report(out: Path, build: Callable[[Path], None]) -> None:
+    """Build into a temporary directory beside `out`, then rename it into place (an older report is replaced)."""
+    out = out.resolve()
+    if out.exists() and not (out.is_dir() and ((out / "index.html").is_file() or not any(out.iterdir()))):
+        raise UserError(f"--out {out}: exists and is not a report directory (no index.html); choose another path")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        build(tmp)
+        tmp.chmod(0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            os.replace(out, old / "report")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="report.py", description=__doc__.split("\n\n")[0],
+                                     epilog="See eval/README.md (Visual report).")
+    parser.add_argument("--predictions", required=True, metavar="JSONL", help="swift infer --result_path output")
+    parser.add_argument("--references", required=True, metavar="JSONL", help="the converter's JSONL (same order)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="report directory (index.html + assets/)")
+    parser.add_argument("--metrics", metavar="JSON", help="eval/score.py --out file (default: computed here, no judge)")
+    parser.add_argument("--task", help="default: the metrics' task, else the references' meta.task")
+    parser.add_argument("--name", help="model name shown in the report (default: the predictions' file name)")
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=JSON",
+                        help="another model's metrics.json, shown beside this one in the table and the category "
+                             "chart (repeatable)")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                        help="bootstrap replicates when computing metrics here (default 1000; 0 = no CIs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compat", action="store_true", help="paper-only reading of the generations (as score.py)")
+    parser.add_argument("--bbox-format", choices=("pixels", "abs", "norm1000", "norm1"),
+                        help="box convention of the generations (default: the metrics' setting, else each "
+                             "reference's meta.answer_bbox_format)")
+    parser.add_argument("--judge-cache", metavar="JSONL", help="judge reply cache for per-sample judge scores "
+                                                               "(default: the metrics' judge cache, else "
+                                                               "<predictions>.judge.jsonl if present)")
+    parser.add_argument("--judge-model", help="judge model of that cache (default: the metrics' judge, else gpt-4.1)")
+    parser.add_argument("--media-root", action="append", default=[], metavar="DIR",
+                        help="where relative media paths are found (also $ROOT_IMAGE_DIR, the references' folder)")
+    parser.add_argument("--no-frames", action="store_true", help="no thumbnails (fast; cards without pictures)")
+    parser.add_argument("--thumb-width", type=int, default=480, metavar="PX", help="thumbnail width (default 480)")
+    parser.add_argument("--page-size", type=int, default=25, choices=(10, 25, 50, 100, 250),
+                        help="cards per page (default 25)")
+    parser.add_argument("--iou-threshold", type=float, default=50.0, metavar="X",
+                        help="initial value of the 'IoU below' filter, 0-100 (default 50)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar (default: on a terminal)")
+    return parser
+
+
+def generate(args: argparse.Namespace, pairs: list[Pair] | None = None, verified: dict[str, int] | None = None,
+             result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the report; returns a summary. `pairs`/`result` may come from eval/score.py (--report)."""
+    if pairs is None:
+        pairs, verified = join(args.predictions, args.references)
+    if not pairs:
+        raise UserError(f"{args.references}: no references (empty file)")
+    source = "given"
+    if result is None and args.metrics:
+        result = load_metrics(args.metrics)
+        source = f"{args.metrics} (eval/score.py)"
+    from eval import score as S
+
+    task = args.task or (result or {}).get("task") or S.first_task(args.references)
+    if not task:
+        raise UserError(f"{args.references}: cannot tell the task (no meta.task on its first line); pass --task")
+    if result is not None and result.get("task") not in (None, task):
+        raise UserError(f"--metrics {args.metrics}: task {result.get('task')!r}, but the report is for {task!r}")
+    module = tasks.get(task) if task in tasks.TASKS else None
+    if result is None and module is not None:
+        result = compute_metrics(module, pairs, verified or {}, args)
+        source = "computed by eval/score.py's scorer here, --no-judge"
+    n = ((result or {}).get("counts") or {}).get("n")
+    if isinstance(n, int) and n != len(pairs):
+        raise UserError(f"--metrics {args.metrics}: scored {n} samples, but {args.predictions} has {len(pairs)}; "
+                        f"the metrics come from another run")
+    compares = []
+    for item in args.compare:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--compare {item!r}: expected NAME=metrics.json")
+        compares.append((name, load_metrics(path)))
+    settings = (result or {}).get("settings") or {}
+    bbox_format = args.bbox_format or (settings.get("bbox_format") if settings.get("bbox_format") not in
+                                       (None, "from references") else None)
+    compat = args.compat or bool(settings.get("compat"))
+    name = args.name or Path(args.predictions).stem
+    started = time.time()
+
+    def build(tmp: Path) -> None:
+        assets = tmp / "assets"
+        assets.mkdir()
+        roots = media_roots(args.media_root, args.references)
+        writer = MediaWriter(assets, roots, enabled=not args.no_frames, width=args.thumb_width)
+        lookup = judge_lookup(args, result)
+        ctx = CardContext(task=task, references=args.references, result=result, judge=lookup, media=writer,
+                          bbox_format=bbox_format, compat=compat)
+        cards = build_cards(task, module, pairs, ctx)
+        writer.flush(args.progress)
+        charts = []
+        models = [(name, category_table(result) or category_table_from_cards(cards))]
+        models += [(n, category_table(r)) for n, r in compares if category_table(r)]
+        drawn = category_chart(models, assets / "category.png")
+        if drawn:
+            charts.append("<figure><img id='category-chart' src='assets/category.png' alt='per-category metrics'>"
+                          f"<figcaption>Per category: {E(', '.join(drawn))} (in the spirit of the paper's Figure 5)"
+                          "</figcaption></figure>")
+        confusion = confusion_chart(cards, assets / "confusion.png")
+        if confusion:
+            charts.append("<figure><img id='confusion-chart' src='assets/confusion.png' alt='confusion matrix'>"
+                          "<figcaption>True vs predicted (counts and row %)</figcaption></figure>")
+        header = [f"<p class='meta'>task <b>{E(task)}</b> · {len(cards)} samples · predictions "
+                  f"<code>{E(str(args.predictions))}</code> · references <code>{E(str(args.references))}</code> · "
+                  f"generated {E(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>"]
+        problems = [f"{count} {reason}" for reason, count in writer.errors.items()]
+        if problems:
+            header.append(f"<p class='warn' id='media-problems'>Pictures missing: {E('; '.join(problems))} "
+                          f"(relative paths: pass --media-root).</p>")
+        if lookup is not None:
+            header.append(f"<p class='meta'>Judge scores from <code>{E(str(lookup.path))}</code> "
+                          f"({lookup.found} cached verdicts, model {E(lookup.model)}).</p>")
+        data = {"task": task, "name": name, "iou_threshold": args.iou_threshold, "page_size": args.page_size,
+                "cards": cards, "has_iou": any(c.get("iou") is not None for c in cards),
+                "has_judge": any(c.get("judge") is not None for c in cards)}
+        page = page_html(title=f"{name} — {task} evaluation report", header="\n".join(header),
+                         metrics=metrics_html(result, module, compares, name, source),
+                         charts="\n".join(charts) or "<p class='note'>No chart (no categories, no labels).</p>",
+                         breakdown=breakdown_html(result, module), data=data)
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+        summary.update(cards=len(cards), pictures=writer.written, missing=sum(writer.errors.values()))
+
+    summary: dict[str, Any] = {}
+    write_report(Path(args.out), build)
+    summary["seconds"] = round(time.time() - started, 1)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0 <= args.iou_threshold <= 100:
+        raise UserError(f"--iou-threshold {args.iou_threshold:g}: expected 0-100")
+    if args.bootstrap < 0:
+        raise UserError("--bootstrap must be >= 0")
+    summary = generate(args)
+    print(f"report: wrote {Path(args.out) / 'index.html'} ({summary['cards']} samples, {summary['pictures']} pictures"
+          + (f", {summary['missing']} missing" if summary["missing"] else "") + f"; {summary['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
