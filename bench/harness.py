@@ -13,7 +13,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Case:
     baseline_label: str = "baseline"
     note: str = ""
     units: int = 0  # work items per call, to report a rate (0: none)
+    ideal_s: float | None = None  # a theoretical best time, reported as ideal / candidate (e.g. latency-bound work)
 
 
 @dataclass
@@ -34,7 +35,7 @@ class Result:
     baseline_peak_mb: float
     candidate_peak_mb: float
     units: int = 0
-    extra: dict = field(default_factory=dict)
+    ideal_s: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -64,14 +65,15 @@ def _peak_mb(fn: Callable[[], object]) -> float:
 
 def run_case(case: Case, repeat: int) -> Result:
     return Result(case.name, _time(case.baseline, repeat), _time(case.candidate, repeat),
-                  _peak_mb(case.baseline), _peak_mb(case.candidate), case.units)
+                  _peak_mb(case.baseline), _peak_mb(case.candidate), case.units, case.ideal_s)
 
 
 def table(results: list[Result]) -> str:
-    lines = ["| case | baseline s | candidate s | ratio | rate (items/s) | peak MB base / cand |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| case | baseline s | candidate s | ratio | rate (items/s) | of ideal | peak MB base / cand |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         rate = f"{r.units / r.candidate_s:,.0f}" if r.units and r.candidate_s > 0 else "-"
-        lines.append(f"| {r.name} | {r.baseline_s:.4f} | {r.candidate_s:.4f} | {r.ratio:.2f}x | {rate} | "
+        ideal = f"{r.ideal_s / r.candidate_s:.0%}" if r.ideal_s and r.candidate_s > 0 else "-"
+        lines.append(f"| {r.name} | {r.baseline_s:.4f} | {r.candidate_s:.4f} | {r.ratio:.2f}x | {rate} | {ideal} | "
                      f"{r.baseline_peak_mb:.2f} / {r.candidate_peak_mb:.2f} |")
     return "\n".join(lines)

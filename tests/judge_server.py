@@ -31,6 +31,11 @@ from typing import Any
 _PAIR = re.compile(r"Ground Truth: '(.*)'\nPredicted\s*: '(.*)'\nAnswer\s*:\s*\Z")
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default listen backlog (5) resets connections at high client concurrency
+    daemon_threads = True
+
+
 def rule_judge(prompt: str) -> str:
     """A deterministic stand-in for GPT-4.1: identical → 1, same first two words → 0.5, else 0."""
     m = _PAIR.search(prompt)
@@ -72,7 +77,7 @@ class JudgeServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server._handle(self, body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd = _Server(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
