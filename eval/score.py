@@ -60,11 +60,13 @@ def build_parser(task_module=None, *, full: bool = True) -> argparse.ArgumentPar
     parser.add_argument("--references", required=full, metavar="JSONL",
                         help="the converter's JSONL the predictions were generated from (same order)")
     parser.add_argument("--out", metavar="JSON", help="write the metrics JSON here (atomically)")
+    parser.add_argument("--report", metavar="DIR", help="also write the HTML report there (eval/report.py)")
     parser.add_argument("--bootstrap", type=_non_negative_int, default=1000, metavar="N",
                         help="bootstrap replicates for 95%% confidence intervals (0: none; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--compat", action="store_true",
-                        help="paper-only reading: strict answer formats, no departures (see eval/README.md)")
+    parser.add_argument("--compat", nargs="?", const=True, default=False, metavar="MODE",
+                        help="paper-only reading: strict answer formats, no departures; fakeclue: --compat fakevlm, "
+                             "the official FakeVLM verdict rule (see eval/README.md)")
     judge = parser.add_argument_group("LLM judge (any OpenAI-compatible endpoint; key only from $OPENAI_API_KEY)")
     judge.add_argument("--no-judge", action="store_true", help="skip the judge: judge-based metrics are null")
     judge.add_argument("--judge-model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL} (the paper's)")
@@ -126,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"judge: {exc}") from None
     if args.out:
         write_json(args.out, result)
+    if args.report:
+        from eval import report
+
+        report.generate(report.build_parser().parse_args(
+            ["--predictions", args.predictions, "--references", args.references, "--out", args.report,
+             "--task", result.get("task") or name]), pairs, verified, result)
     print(module.format_table(result))
     return 0
 

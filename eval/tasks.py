@@ -22,6 +22,10 @@ from common.errors import UserError
 
 TASKS: dict[str, str] = {
     "deeptrace": "eval.deeptrace",
+    "fakeclue": "eval.fakeclue",
+    "dfj-pointwise": "eval.dfj",
+    "dfj-pairwise": "eval.dfj",
+    "dfj-detect": "eval.dfj",
 }
 
 

@@ -9,6 +9,7 @@
 #   CKPT=output/qwen2_5_vl_full/full bash recipes/infer.sh                  # SPLIT=test, VARIANT=full
 #   CKPT=output/qwen2_5_vl_lora/no_time VARIANT=no_time SPLIT=val bash recipes/infer.sh
 #   CKPT=... bash recipes/infer.sh --infer_backend vllm --max_new_tokens 256  # any `swift infer` flag
+#   CKPT=... INPUT=data/dfj/pointwise_test.jsonl bash recipes/infer.sh       # one JSONL instead of DATA/VARIANT/SPLIT
 #   python eval/score.py --task deeptrace --predictions RESULT --references DATA/VARIANT/test.jsonl --out metrics.json
 set -euo pipefail
 
@@ -16,13 +17,20 @@ CKPT="${CKPT:-}"
 DATA="${DATA:-data/deeptrace}"
 VARIANT="${VARIANT:-full}"
 SPLIT="${SPLIT:-test}"
-RESULT_PATH="${RESULT_PATH:-}"      # default: CKPT/infer/VARIANT-SPLIT.jsonl
+INPUT="${INPUT:-}"                  # one JSONL to run on (DATA, VARIANT and SPLIT are then not used)
+RESULT_PATH="${RESULT_PATH:-}"      # default: CKPT/infer/VARIANT-SPLIT.jsonl (with INPUT: CKPT/infer/<INPUT's name>)
 TRAIN_CONFIG="${TRAIN_CONFIG:-}"    # default: the *.yaml next to the checkpoint, if any
 
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 CONFIG="${CONFIG:-$RECIPES_DIR/configs/infer.yaml}"
 [[ -n "$CKPT" ]] || recipe_fail "set CKPT to a checkpoint, a training output directory or a model"
-INPUT="$(recipe_split "$SPLIT")"
+if [[ -n "$INPUT" ]]; then
+    [[ -f "$INPUT" ]] || recipe_fail "INPUT file not found: $INPUT"
+    RESULT_NAME="$(basename "$INPUT")"
+else
+    INPUT="$(recipe_split "$SPLIT")"
+    RESULT_NAME="$VARIANT-$SPLIT.jsonl"
+fi
 FOUND="$(recipe_lib checkpoint "$CKPT")"   # "adapters PATH" (LoRA) or "model PATH" (full checkpoint / base model)
 KIND="${FOUND%% *}"
 CKPT_PATH="${FOUND#* }"
@@ -42,12 +50,13 @@ fi
 
 if [[ -z "$RESULT_PATH" ]]; then
     if [[ -d "$CKPT_PATH" ]]; then
-        RESULT_PATH="$CKPT_PATH/infer/$VARIANT-$SPLIT.jsonl"
+        RESULT_PATH="$CKPT_PATH/infer/$RESULT_NAME"
     else
-        RESULT_PATH="output/infer/$(basename "$CKPT_PATH")/$VARIANT-$SPLIT.jsonl"
+        RESULT_PATH="output/infer/$(basename "$CKPT_PATH")/$RESULT_NAME"
     fi
 fi
 mkdir -p "$(dirname "$RESULT_PATH")"
+[[ ! "$RESULT_PATH" -ef "$INPUT" ]] || recipe_fail "RESULT_PATH is the input file itself: $INPUT"
 rm -f "$RESULT_PATH"   # swift infer appends to an existing result file
 
 swift infer "$CONFIG" \
