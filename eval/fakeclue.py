@@ -73,8 +73,8 @@ def parse_verdict(text: object) -> Verdict:
     """Default parser: the first sentence that says real or fake (as whole words, synonyms included) decides.
 
     Never raises. "unrealistic", "surreal", "realistic" are not "real"; questions and "real/fake", "real or fake" are
-    ignored (an echoed prompt); a negation right before the word flips it ("not real" = fake). If that sentence says both
-    (after negations), the verdict is ambiguous → unparseable.
+    ignored (an echoed prompt); a negation right before the word flips it ("not real" = fake). If that sentence says
+    both (after negations), the verdict is ambiguous → unparseable.
     """
     if isinstance(text, str):
         canonical = _CANONICAL.match(text)
