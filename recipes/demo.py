@@ -30,7 +30,10 @@ from common.swift import CPU_TRAIN_FLAGS, run_recipe  # noqa: E402
 from tests import tiny_models  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "deeptrace"
-DEFAULT_ARCH = "videollama3" if "videollama3" in tiny_models.BUILDERS else "qwen2_5_vl"
+# Qwen2.5-VL: its tiny random model reliably memorises the sample's FAKE/REAL verdicts in 300 CPU steps; the tiny
+# VideoLLaMA3 (--arch videollama3, recipes/videollama3_full.sh) trains and infers through the same pipeline but does
+# not learn the verdict token in that budget (it answers REAL everywhere; see recipes/VIDEOLLAMA3.md).
+DEFAULT_ARCH = "qwen2_5_vl"
 
 
 def step(message: str) -> float:

@@ -1,7 +1,7 @@
 """The README's main job, end to end: `recipes/demo.py` (what `bash recipes/demo.sh` runs after set-up).
 
-It builds the tiny native VideoLLaMA3, converts the bundled LabelBox sample, trains with the headline recipe
-`recipes/videollama3_full.sh` itself, generates with `recipes/infer.sh` and scores with `eval/score.py`, here
+It builds the tiny Qwen2.5-VL, converts the bundled LabelBox sample, trains with the full fine-tuning recipe
+`recipes/qwen2_5_vl_full.sh` itself, generates with `recipes/infer.sh` and scores with `eval/score.py`, here
 against the local OpenAI-compatible judge server. A tiny model that memorises its training clips must then score
 perfectly on the train split: every verdict right and, per video (a video with two traces has one right answer
 per input, so the paper's per-sample protocol cannot reach 100 on it), IoU 100, time distance 0, explanation 100.
@@ -32,8 +32,8 @@ def test_demo_memorises_the_sample_and_scores_it_perfectly(tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     train_args = json.loads((out / "train" / "args.json").read_text())
-    assert train_args["model_type"] == "videollama3" and train_args["tuner_type"] == "full"
-    assert Path(train_args["external_plugins"][0]).name == "videollama3.py"
+    assert train_args["model_type"] == "qwen2_5_vl" and train_args["tuner_type"] == "full"
+    assert train_args["freeze_vit"] is False and train_args["freeze_aligner"] is False  # the recipe's own config
 
     refs = read_jsonl(out / "data" / "train.jsonl")
     preds = read_jsonl(out / "preds_train.jsonl")

@@ -228,6 +228,43 @@ def test_training_path_equals_model_forward_and_reaches_the_vision_tower(swift_v
     assert vision.grad is not None and vision.grad.abs().sum() == 0
 
 
+def test_inference_path_reproduces_the_training_path(swift_vl3, tmp_path: Path) -> None:
+    """What `swift infer` computes equals what training optimised: the train-mode template (features merged in
+    _post_encode) and the infer-mode one (raw pixel_values_videos etc. merged by the model's own forward) give the
+    same prompt logits, and TransformersEngine's batched, left-padded greedy generation (as recipes/infer.sh runs
+    it) starts with the train path's argmax at the first answer position, with the same log-probabilities."""
+    from swift.infer_engine import InferRequest, RequestConfig, TransformersEngine
+
+    model, processor, train_t = swift_vl3(load_model=True)
+    model.eval()
+    _, _, infer_t = swift_vl3(mode="transformers")
+    infer_t.model = model
+    rows = [{"messages": [{"role": "user", "content": "<video>Real?"}, {"role": "assistant", "content": "FAKE."}],
+             "videos": [str(write_mp4(tmp_path / f"clip{i}.mp4", i, frames=frames))]}
+            for i, frames in ((3, 8), (5, 12))]  # different lengths -> padding in the batch
+    first = []
+    for row in rows:
+        trained = train_t.data_collator([train_t.encode(row)])
+        prompt = infer_t.data_collator([infer_t.encode({**row, "messages": row["messages"][:1]})])
+        n = prompt["input_ids"].shape[1]
+        assert trained["input_ids"][0, :n].tolist() == prompt["input_ids"][0].tolist()
+        assert int(trained["labels"][0, n]) != -100 and int(trained["labels"][0, n - 1]) == -100
+        with torch.no_grad():
+            embeds = train_t._post_encode(model, trained)["inputs_embeds"]
+            train_logits = model(inputs_embeds=embeds, attention_mask=trained["attention_mask"]).logits[0, :n]
+            assert set(infer_t._post_encode(model, prompt)) >= {"pixel_values_videos", "video_compression_mask"}
+            infer_logits = model(**{k: v for k, v in prompt.items() if k != "loss_scale"}).logits[0]
+        torch.testing.assert_close(infer_logits, train_logits, rtol=1e-4, atol=1e-4)
+        first.append(train_logits[-1].log_softmax(-1))
+    engine = TransformersEngine(model, template=infer_t, max_batch_size=len(rows))
+    results = engine.infer([InferRequest(messages=r["messages"][:1], videos=r["videos"]) for r in rows],
+                           RequestConfig(max_tokens=1, temperature=0, logprobs=True, top_logprobs=1))
+    for logprobs, result in zip(first, results, strict=True):
+        step = result.choices[0].logprobs["content"][0]
+        assert step["token"] == processor.tokenizer.decode(int(logprobs.argmax()))
+        assert abs(step["logprob"] - float(logprobs.max())) < 1e-3
+
+
 # --- remote-code checkpoint -> native ---------------------------------------------------------------------------
 
 def remote_checkpoint(root: Path) -> tuple[Path, dict[str, torch.Tensor]]:
