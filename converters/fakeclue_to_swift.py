@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tqdm import tqdm  # noqa: E402
 
+from common.argtypes import positive_int  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
 from common.jsonl import atomic_open, dumps, iter_jsonl, write_json  # noqa: E402
 from eval.fakeclue import FAKE, REAL, parse_verdict  # noqa: E402
@@ -54,16 +55,6 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see --help)")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="fakeclue_to_swift.py", description=__doc__, epilog=EXAMPLES,
                formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="directory the records' `image` paths are relative to (e.g. FakeClue's train/ or test/)")
     p.add_argument("--out", type=Path, required=True, metavar="OUT.jsonl",
                    help="ms-swift JSONL to write (atomically); statistics go to OUT.stats.json beside it")
-    p.add_argument("--limit", type=_positive_int, metavar="N",
+    p.add_argument("--limit", type=positive_int, metavar="N",
                    help="keep N records, a random subset stratified by (cate, label), in file order")
     p.add_argument("--seed", type=int, default=0, help="seed of --limit's subset (default 0)")
     p.add_argument("--skip-missing", action="store_true",

@@ -20,7 +20,6 @@ import json
 import mimetypes
 import re
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import prompts  # noqa: E402
+from common.argtypes import non_negative_int, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
 from common.jsonl import write_jsonl  # noqa: E402
 from eval.join import assistant_text, media_paths, read_records  # noqa: E402
@@ -236,29 +236,6 @@ def plan_for(record: dict[str, Any], ctx: str, media: MediaIndex, prompt_mode: s
 # --- CLI -----------------------------------------------------------------------------------------------------------
 
 
-def _positive(kind: Callable[[str], Any]):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a value > 0, got {text}")
-        return value
-
-    return parse
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 def _temperature(text: str) -> float | None:
     if text.lower() in ("none", "default", ""):
         return None
@@ -277,30 +254,30 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "else api.openai.com); key only from $OPENAI_API_KEY")
     parser.add_argument("--references", required=True, metavar="JSONL", help="converter output (e.g. test.jsonl)")
     parser.add_argument("--out", required=True, metavar="JSONL", help="result file (swift infer layout), atomic")
-    parser.add_argument("--fps", type=_positive(float), default=2.0, help="frames per second sampled (default 2, "
+    parser.add_argument("--fps", type=positive_float, default=2.0, help="frames per second sampled (default 2, "
                                                                           "the paper's App. E setting)")
-    parser.add_argument("--max-frames", type=_positive(int), default=32, metavar="N",
+    parser.add_argument("--max-frames", type=positive_int, default=32, metavar="N",
                         help="at most N frames per video, spread uniformly (default 32)")
     parser.add_argument("--prompt", default="auto", metavar="auto|zero-shot|reference|FILE",
                         help="zero-shot: the App. E prompt; reference: the reference's own question; FILE: that "
                              "file's text, byte-exact; auto (default): zero-shot for deeptrace, else reference")
     parser.add_argument("--no-timestamps", action="store_true", help="no `Time 1.5s:` text before each frame")
     parser.add_argument("--image-format", choices=("jpeg", "png"), default="jpeg", help="frame encoding (jpeg)")
-    parser.add_argument("--jpeg-quality", type=_positive(int), default=90, metavar="Q", help="default 90")
+    parser.add_argument("--jpeg-quality", type=positive_int, default=90, metavar="Q", help="default 90")
     parser.add_argument("--detail", choices=("auto", "low", "high"), help="OpenAI image detail (default: not sent)")
     parser.add_argument("--temperature", type=_temperature, default=0.0,
                         help="default 0; 'none' sends none (reasoning models such as gpt-5 accept only their default)")
-    parser.add_argument("--max-tokens", type=_positive(int), default=None, metavar="N", help="default: not sent")
+    parser.add_argument("--max-tokens", type=positive_int, default=None, metavar="N", help="default: not sent")
     parser.add_argument("--media-root", action="append", default=[], metavar="DIR",
                         help="where relative media paths are found (repeatable; also $ROOT_IMAGE_DIR and the "
                              "references' directory)")
     parser.add_argument("--cache", metavar="JSONL", help="reply cache (default: <out>.api.jsonl beside --out)")
-    parser.add_argument("--concurrency", type=_positive(int), default=8, metavar="N", help="parallel requests (8)")
-    parser.add_argument("--retries", type=_non_negative_int, default=6, metavar="N",
+    parser.add_argument("--concurrency", type=positive_int, default=8, metavar="N", help="parallel requests (8)")
+    parser.add_argument("--retries", type=non_negative_int, default=6, metavar="N",
                         help="retries per call on 429/5xx/timeouts/dropped connections (default 6)")
-    parser.add_argument("--timeout", type=_positive(float), default=180.0, metavar="S",
+    parser.add_argument("--timeout", type=positive_float, default=180.0, metavar="S",
                         help="seconds per request (default 180)")
-    parser.add_argument("--budget", type=_non_negative_int, default=None, metavar="N",
+    parser.add_argument("--budget", type=non_negative_int, default=None, metavar="N",
                         help="at most N HTTP requests in this run, retries included (default: unlimited)")
     parser.add_argument("--keep-failed", action="store_true",
                         help="write failed items with an empty response (scored as unparseable) instead of stopping")

@@ -14,41 +14,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.argtypes import non_negative_int, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, run_cli  # noqa: E402
 from common.jsonl import iter_jsonl, write_json  # noqa: E402
 from eval import tasks  # noqa: E402
 from eval.join import join  # noqa: E402
 from eval.judge import DEFAULT_MODEL, Judge, JudgeError  # noqa: E402
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
 
 
 def build_parser(task_module=None, *, full: bool = True) -> argparse.ArgumentParser:
@@ -61,7 +32,7 @@ def build_parser(task_module=None, *, full: bool = True) -> argparse.ArgumentPar
                         help="the converter's JSONL the predictions were generated from (same order)")
     parser.add_argument("--out", metavar="JSON", help="write the metrics JSON here (atomically)")
     parser.add_argument("--report", metavar="DIR", help="also write the HTML report there (eval/report.py)")
-    parser.add_argument("--bootstrap", type=_non_negative_int, default=1000, metavar="N",
+    parser.add_argument("--bootstrap", type=non_negative_int, default=1000, metavar="N",
                         help="bootstrap replicates for 95%% confidence intervals (0: none; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--compat", nargs="?", const=True, default=False, metavar="MODE",
@@ -73,12 +44,12 @@ def build_parser(task_module=None, *, full: bool = True) -> argparse.ArgumentPar
     judge.add_argument("--judge-base-url", metavar="URL", help="default: $OPENAI_BASE_URL, else api.openai.com")
     judge.add_argument("--judge-cache", metavar="JSONL",
                        help="append-only reply cache; a re-run resumes from it (default: <predictions>.judge.jsonl)")
-    judge.add_argument("--judge-concurrency", type=_positive_int, default=16, metavar="N", help="default 16")
-    judge.add_argument("--judge-retries", type=_non_negative_int, default=6, metavar="N",
+    judge.add_argument("--judge-concurrency", type=positive_int, default=16, metavar="N", help="default 16")
+    judge.add_argument("--judge-retries", type=non_negative_int, default=6, metavar="N",
                        help="retries per call on 429/5xx/timeouts/dropped connections (default 6)")
-    judge.add_argument("--judge-timeout", type=_positive_float, default=60.0, metavar="S",
+    judge.add_argument("--judge-timeout", type=positive_float, default=60.0, metavar="S",
                        help="seconds per request (default 60)")
-    judge.add_argument("--judge-budget", type=_non_negative_int, default=None, metavar="N",
+    judge.add_argument("--judge-budget", type=non_negative_int, default=None, metavar="N",
                        help="at most N HTTP requests in this run, retries included (default: unlimited)")
     if task_module is not None:
         task_module.add_arguments(parser.add_argument_group(f"{task_module.NAME} options"))
