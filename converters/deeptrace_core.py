@@ -391,6 +391,9 @@ class MediaResolver:
     """Maps a video's identifiers to a local file under one of the media roots."""
 
     def __init__(self, roots: Sequence[Path]):
+        for root in roots:
+            if not Path(root).is_dir():
+                raise UserError(f"{root}: --media-root directory not found")
         self.roots = [os.path.abspath(r) for r in roots]
         self._listings: dict[str, set[str]] = {}
 

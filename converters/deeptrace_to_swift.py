@@ -127,9 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     split_rule = SplitRule.parse("8:1:1" if released else args.split, args.seed)
     variants, subdirs = output_variants(args.variant)
     roots = args.media_root or [data.parent]
-    for root in roots:
-        if not root.is_dir():
-            raise UserError(f"{root}: --media-root directory not found")
     resolver = MediaResolver(roots)
     progress = not args.quiet
     counter: Counter = Counter()

@@ -109,9 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     fmt = detect_format(export)
     variants, subdirs = output_variants(args.variant)
     roots = args.media_root or [export.parent]
-    for root in roots:
-        if not root.is_dir():
-            raise UserError(f"{root}: --media-root directory not found")
     resolver = MediaResolver(roots)
     frames_dir = args.frames_dir or export.parent
     opts = TraceOptions(bbox_mode=args.bbox_mode, explanation_names=_names(args.explanation_feature),

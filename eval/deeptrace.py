@@ -16,7 +16,7 @@ from typing import Any
 import prompts
 from common.errors import UserError, where
 from eval import metrics as M
-from eval.join import Pair
+from eval.join import Pair, reference_meta
 from eval.judge import JudgeRequest
 from eval.parse import FAKE, REAL, box_to_ratio, canonical_box_format, parse_generation
 from eval.tasks import ScoreContext
@@ -79,15 +79,8 @@ def _number(meta: dict, key: str, ctx: str, *, positive: bool = False, optional:
 
 
 def read_reference(record: dict[str, Any], ctx: str, bbox_format: str | None) -> Reference:
-    meta = record.get("meta")
-    if not isinstance(meta, dict):
-        raise UserError(f"{ctx}: no 'meta' object; references must be converter output (converters/*_to_swift.py)")
-    task = meta.get("task", NAME)
-    if task != NAME:
-        raise UserError(f"{ctx}: meta.task is {task!r}, not {NAME!r}")
-    label = meta.get("label")
-    if label not in (FAKE, REAL):
-        raise UserError(f"{ctx}: meta.label must be 'fake' or 'real' (got {label!r})")
+    meta = reference_meta(record, ctx, NAME, "converters/*_to_swift.py", (FAKE, REAL))
+    label = meta["label"]
     videos = record.get("videos")
     group = meta.get("video_id") or (videos[0] if isinstance(videos, list) and videos else None) or ctx
     categories = meta.get("categories") or []

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError, where
-from eval.join import Pair, assistant_text
+from eval.join import Pair, assistant_text, reference_meta
 from eval.tasks import ScoreContext
 
 NAME = "fakeclue"
@@ -268,16 +268,8 @@ class Reference:
 
 
 def read_reference(record: dict[str, Any], ctx: str) -> Reference:
-    meta = record.get("meta")
-    if not isinstance(meta, dict):
-        raise UserError(f"{ctx}: no 'meta' object; references must be converter output "
-                        f"(converters/fakeclue_to_swift.py)")
-    task = meta.get("task", NAME)
-    if task != NAME:
-        raise UserError(f"{ctx}: meta.task is {task!r}, not {NAME!r}")
-    label = meta.get("label")
-    if label not in (FAKE, REAL):
-        raise UserError(f"{ctx}: meta.label must be 'fake' or 'real' (got {label!r})")
+    meta = reference_meta(record, ctx, NAME, "converters/fakeclue_to_swift.py", (FAKE, REAL))
+    label = meta["label"]
     cate = meta.get("cate")
     if cate is not None and not isinstance(cate, str):
         raise UserError(f"{ctx}: meta.cate must be a string or null (got {cate!r})")

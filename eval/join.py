@@ -45,6 +45,20 @@ def assistant_text(record: dict[str, Any]) -> str | None:
     return None
 
 
+def reference_meta(record: dict[str, Any], ctx: str, task: str, converter: str,
+                   labels: tuple[str, ...] = ("fake", "real")) -> dict[str, Any]:
+    """A reference's converter `meta`, checked: present, of `task` (absent means `task`), with a label in `labels`."""
+    meta = record.get("meta")
+    if not isinstance(meta, dict):
+        raise UserError(f"{ctx}: no 'meta' object; references must be converter output ({converter})")
+    found = meta.get("task", task)
+    if found != task:
+        raise UserError(f"{ctx}: meta.task is {found!r}, not {task!r}")
+    if meta.get("label") not in labels:
+        raise UserError(f"{ctx}: meta.label must be {' or '.join(repr(x) for x in labels)} (got {meta.get('label')!r})")
+    return meta
+
+
 def media_paths(record: dict[str, Any], key: str) -> list[str] | None:
     """`videos` / `images` as path strings (swift infer writes images as {"bytes", "path"}); None if absent."""
     value = record.get(key)

@@ -20,6 +20,7 @@ from common.swift import CPU_INFER_FLAGS, CPU_TRAIN_FLAGS, run_swift
 from prompts.deeptrace import REAL_ANSWER, fake_answer, question
 from tests import tiny_models
 from tests.media import write_mp4, write_png
+from tests.swift_results import assert_results_follow_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 QWEN_FLAGS = ["--model_type", "qwen2_5_vl", "--template", "qwen2_5_vl"]
@@ -59,21 +60,6 @@ def infer(data: Path, result: Path, *model_args: str, max_new_tokens: int = 8) -
                         "--max_new_tokens", str(max_new_tokens), "--temperature", "0", "--max_batch_size", "2",
                         *CPU_INFER_FLAGS], log=result.with_suffix(".log"))
     return read_jsonl(result)
-
-
-def media_of(row: dict) -> list[str]:
-    """Media paths of an input row or a `swift infer` result row (which wraps images as {path, bytes})."""
-    images = [i["path"] if isinstance(i, dict) else i for i in row.get("images") or []]
-    return images + list(row.get("videos") or [])
-
-
-def assert_results_follow_inputs(results: list[dict], data: Path) -> None:
-    inputs = read_jsonl(data)
-    assert len(results) == len(inputs)
-    for res, inp in zip(results, inputs, strict=True):
-        assert media_of(res) == media_of(inp)
-        assert res["labels"] == inp["messages"][-1]["content"]
-        assert isinstance(res["response"], str) and res["response"] != ""
 
 
 def first_tensor(path: Path, name: str):

@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from common.jsonl import read_jsonl, write_jsonl
+from common.jsonl import write_jsonl
 from common.swift import CPU_INFER_FLAGS, CPU_TRAIN_FLAGS, run_recipe
 from prompts.deeptrace import REAL_ANSWER, fake_answer, question
 from recipes import lib
 from tests.media import write_mp4, write_png
+from tests.swift_results import assert_results_follow_inputs
 from tests.tiny_models import build_qwen_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -435,13 +436,7 @@ STEPS = ["--max_steps", "2", "--save_strategy", "steps", "--save_steps", "2", "-
          "--max_length", "2048"]
 
 
-def assert_results_follow_inputs(result: Path, inputs: Path) -> None:
-    rows, refs = read_jsonl(result), read_jsonl(inputs)
-    assert len(rows) == len(refs)
-    for row, ref in zip(rows, refs, strict=True):
-        assert row["videos"] == ref["videos"]
-        assert row["labels"] == ref["messages"][-1]["content"]
-        assert isinstance(row["response"], str) and row["response"] != ""
+
 
 
 def test_full_recipe_zero3_then_infer(tiny_videollama3: Path, deeptrace_data: Path, tmp_path: Path) -> None:
