@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -10,7 +11,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from common.errors import UserError, where
+
+# Every ASCII digit → "0", every other byte → " ": a run of 19 zeros then marks a number orjson might read differently.
+_DIGITS = bytes.maketrans(bytes(range(256)), bytes(48 if 48 <= b <= 57 else 32 for b in range(256)))
+_LONG_DIGIT_RUN = b"0" * 19
+# Types orjson would write where `json` raises: left to `default`, which it lacks, so orjson raises too.
+_DUMPS_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def loads(text: str) -> Any:
+    """`json.loads(text)`, same result and same errors, about twice as fast: orjson does the common case.
+
+    Where orjson differs from `json` it is not used: it reads integers beyond 64 bits as floats (so a line with 19 or
+    more digits in a row goes to `json`), and it rejects what `json` accepts (NaN, Infinity, lone surrogates) or
+    reports errors in its own words (so any orjson error is re-parsed by `json`, which returns or raises its own).
+    """
+    try:
+        if _LONG_DIGIT_RUN not in text.encode().translate(_DIGITS):
+            return orjson.loads(text)
+    except (orjson.JSONDecodeError, UnicodeEncodeError):
+        pass
+    return json.loads(text)
 
 
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
@@ -22,10 +46,10 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
     with fh:
         for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+            if not line or line.isspace():  # blank (`line.strip()` would copy every line)
                 continue
             try:
-                yield lineno, json.loads(line)
+                yield lineno, loads(line)
             except json.JSONDecodeError as exc:
                 raise UserError(f"{where(path, lineno)}: invalid JSON: {exc.msg} (column {exc.colno})") from None
 
@@ -49,8 +73,36 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
         raise
 
 
-def dumps(record: Any) -> str:
-    return json.dumps(record, ensure_ascii=False)
+def dumps(record: Any, *, finite: bool = False) -> str:
+    """`record` as one line of compact JSON (`{"a":1}`), by orjson; parsed back it is what `json.dumps` would give.
+
+    Where orjson would write something else, `json.dumps(record, ensure_ascii=False)` (compact too) writes it: NaN
+    and Infinity, which orjson writes as null (so a line with a null is searched for them, unless the caller says
+    with `finite=True` that it checked every float in `record`), and what orjson refuses (integers beyond 64 bits,
+    dict keys that are not str, float subclasses such as numpy's, lone surrogates, dataclasses, datetimes), which
+    `json` writes or refuses as it always did. (Enums and UUIDs, which `json` refuses, orjson writes as values.)
+    """
+    try:
+        text = orjson.dumps(record, option=_DUMPS_OPTIONS)
+    except orjson.JSONEncodeError:
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    if not finite and b"null" in text and has_non_finite(record):
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return text.decode()
+
+
+def has_non_finite(value: Any) -> bool:
+    """Whether `value` is, or holds (in dicts, lists, tuples), a float that is NaN or infinite."""
+    kind = type(value)
+    if kind is float:
+        return value - value != 0.0  # nan for nan and ±inf
+    if kind is str or kind is int or value is None:
+        return False
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, (list, tuple)):
+        return isinstance(value, float) and not math.isfinite(value)
+    return any(map(has_non_finite, value))
 
 
 def write_jsonl(path: str | os.PathLike[str], records: Iterable[Any]) -> int:

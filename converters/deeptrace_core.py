@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote, urlparse
 
 from common.errors import UserError
-from common.jsonl import dumps
+from common.jsonl import dumps, has_non_finite
 from common.media import probe_video
 from prompts import deeptrace as prompts
 
@@ -77,8 +77,11 @@ def ltwh_box(bbox: Any, ctx: str | Callable[[], str]) -> Box:
 
     `ctx` names the box in error messages; it may be a callable, so that hot loops only build it on error.
     """
-    try:  # the common case, fast
+    try:  # the common cases, fast: all floats, or ints and floats
         left, top, width, height = bbox["left"], bbox["top"], bbox["width"], bbox["height"]
+        if (type(left) is float and type(top) is float and type(width) is float and type(height) is float
+                and width > 0 and height > 0 and math.isfinite(left + top + width + height)):
+            return (left, top, left + width, top + height)
         if (type(left) in _NUMBER_TYPES and type(top) in _NUMBER_TYPES and type(width) in _NUMBER_TYPES
                 and type(height) in _NUMBER_TYPES and width > 0 and height > 0
                 and math.isfinite(left + top + width + height)):
@@ -126,6 +129,9 @@ def union_box(anchors: Sequence[tuple[int, Box]], start: int, end: int) -> Box:
 def clip_box(box: Box, width: float, height: float) -> tuple[Box, bool]:
     """Clip to the frame; returns the box and whether anything changed."""
     width, height = float(width), float(height)
+    x0, y0, x1, y1 = box
+    if 0.0 <= x0 <= width and 0.0 <= x1 <= width and 0.0 <= y0 <= height and 0.0 <= y1 <= height:
+        return (x0, y0, x1, y1), False  # inside: what the min/max below would give
     clipped = (min(max(box[0], 0.0), width), min(max(box[1], 0.0), height),
                min(max(box[2], 0.0), width), min(max(box[3], 0.0), height))
     return clipped, clipped != tuple(box)
@@ -152,10 +158,12 @@ class Fact(NamedTuple):
 
 _KEY_FIELDS = ("name", "value", "title", "feature_schema_id", "schemaId", "schema_id")
 _keys_cache: dict[tuple, frozenset[str]] = {}
+_ANSWER_KEYS = frozenset(("text_answer", "radio_answer", "checklist_answers", "answers", "answer"))
+_new_fact = functools.partial(tuple.__new__, Fact)  # Fact((keys, kind, value)) without NamedTuple's Python __new__
 
 
 def _keys(node: dict) -> frozenset[str]:
-    raw = tuple(node.get(k) for k in _KEY_FIELDS)
+    raw = tuple(map(node.get, _KEY_FIELDS))
     keys = _keys_cache.get(raw)
     if keys is None:
         keys = frozenset(v.strip().lower() for v in raw if isinstance(v, str))
@@ -182,31 +190,41 @@ def classification_facts(classifications: Any) -> list[Fact]:
 def _collect(node: Any, out: list[Fact]) -> None:
     if isinstance(node, list):
         for item in node:  # also flattens v1 checklists wrapped in an extra list
-            _collect(item, out)
-        return
-    if not isinstance(node, dict):
-        return
+            if isinstance(item, dict):
+                _collect_node(item, out)
+            else:
+                _collect(item, out)
+    elif isinstance(node, dict):
+        _collect_node(node, out)
+
+
+def _collect_node(node: dict, out: list[Fact]) -> None:
     keys = _keys(node)
     answers: list[Any] = []
-    for key, value in node.items():
+    present = _ANSWER_KEYS.intersection(node)
+    for key in present if len(present) < 2 else [k for k in node if k in present]:  # in the node's order
+        value = node[key]
         if key == "text_answer":  # v2 free text
             text = value.get("content") if isinstance(value, dict) else value
             if isinstance(text, str):
-                out.append(Fact(keys, "text", text))
-        elif key in ("radio_answer", "checklist_answers", "answers", "answer"):
-            if isinstance(value, str) and key == "answer":  # v1 / import free text
-                out.append(Fact(keys, "text", value))
-            elif isinstance(value, dict):  # v2 radio / v1 radio
-                answers.append(value)
-            elif isinstance(value, list):  # v2 checklist / v1 checklist, dropdown
-                answers.extend(_flatten(value))
+                out.append(_new_fact((keys, "text", text)))
+        elif isinstance(value, str) and key == "answer":  # v1 / import free text
+            out.append(_new_fact((keys, "text", value)))
+        elif isinstance(value, dict):  # v2 radio / v1 radio
+            answers.append(value)
+        elif isinstance(value, list):  # v2 checklist / v1 checklist, dropdown
+            for item in value:
+                if isinstance(item, dict):
+                    answers.append(item)
+                else:
+                    answers.extend(_flatten(item))
     for ans in answers:
         if not isinstance(ans, dict):
             continue
         for k in ("name", "title", "value"):
             label = ans.get(k)
             if isinstance(label, str) and label.strip():
-                out.append(Fact(keys, "choice", label.strip()))
+                out.append(_new_fact((keys, "choice", label.strip())))
                 break
         sub = ans.get("classifications")
         if sub:
@@ -261,7 +279,7 @@ class Trace:
 class Video:
     video_id: str
     label: str  # "fake" | "real"
-    path: Path
+    path: str  # absolute, as written into the sample's `videos`
     width: int
     height: int
     fps: float
@@ -280,6 +298,9 @@ class TraceOptions:
     strict: bool = False
 
 
+_EXACT = 2**53  # ints up to this survive int(float(v)) unchanged
+
+
 def parse_segments(raw: Any, ctx: str) -> list[tuple[int, int]]:
     if not isinstance(raw, list):
         raise UserError(f"{ctx}: segments must be a list of [start, end] frame pairs, got {type(raw).__name__}")
@@ -287,7 +308,9 @@ def parse_segments(raw: Any, ctx: str) -> list[tuple[int, int]]:
     for seg in raw:
         if not (isinstance(seg, (list, tuple)) and len(seg) == 2):
             raise UserError(f"{ctx}: segment {seg!r} is not a [start, end] frame pair")
-        s, e = (int(number(v, ctx, "segment frame")) for v in seg)
+        s, e = seg
+        if not (type(s) is int and type(e) is int and -_EXACT <= s <= _EXACT and -_EXACT <= e <= _EXACT):
+            s, e = (int(number(v, ctx, "segment frame")) for v in seg)  # what the fast path skips: int(float(v))
         if s < 1 or e < s:
             raise UserError(f"{ctx}: segment [{s}, {e}] is not a valid 1-based inclusive frame range")
         out.append((s, e))
@@ -309,10 +332,7 @@ def _overlaps(ranges: Sequence[tuple[int, int]], s: int, e: int) -> bool:
 
 
 def _dedupe(values: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for v in values:
-        seen.setdefault(v, None)
-    return list(seen)
+    return list(dict.fromkeys(values))
 
 
 def build_traces(label: LabelData, *, width: float, height: float, fps: float, opts: TraceOptions,
@@ -320,22 +340,25 @@ def build_traces(label: LabelData, *, width: float, height: float, fps: float, o
     """One `Trace` per contiguous segment of each object of one label."""
     traces = []
     for fid, obj in label.objects.items():
-        if not obj.boxes:
+        boxes = obj.boxes
+        if not boxes:
             continue
         if obj.segments is not None:
             segments = obj.segments
         elif label.contiguous_frames:
-            segments = contiguous_runs(obj.boxes)
+            segments = contiguous_runs(boxes)
         else:  # keyframes only and no `segments`: one segment from the first to the last exported frame
-            segments = [(min(obj.boxes), max(obj.boxes))]
+            segments = [(min(boxes), max(boxes))]
             stats["segments_inferred_first_to_last_frame"] += 1
+        facts = sorted(obj.facts.items())
         for k, (s, e) in enumerate(segments):
-            anchors = sorted((n, b) for n, b in obj.boxes.items() if s <= n <= e)
+            anchors = [(n, b) for n, b in boxes.items() if s <= n <= e]
             if not anchors:
                 if opts.strict:
                     raise UserError(f"{ctx}: object {fid} segment [{s}, {e}] has no box on any of its frames")
                 stats["segments_without_box"] += 1
                 continue
+            anchors.sort()
             box = box_at(anchors, s) if opts.bbox_mode == "first" else union_box(anchors, s, e)
             box, clipped = clip_box(box, width, height)
             if clipped:
@@ -346,7 +369,7 @@ def build_traces(label: LabelData, *, width: float, height: float, fps: float, o
             if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
                 raise UserError(f"{ctx}: object {fid} segment [{s}, {e}]: box lies outside the "
                                 f"{width:g}x{height:g} frame")
-            explanation, categories = _describe(label, obj, s, e, opts)
+            explanation, categories = _describe(label, facts, s, e, opts)
             traces.append(Trace(
                 bbox=box, start=(s - 1) / fps, end=e / fps, explanation=explanation, categories=categories,
                 frames=(s, e),
@@ -355,25 +378,35 @@ def build_traces(label: LabelData, *, width: float, height: float, fps: float, o
     return traces
 
 
-def _describe(label: LabelData, obj: ObjectTrack, s: int, e: int, opts: TraceOptions) -> tuple[str | None, list[str]]:
-    in_seg = [f for n, fs in sorted(obj.facts.items()) if s <= n <= e for f in fs]
-    other_segs = [f for n, fs in sorted(obj.facts.items()) if not s <= n <= e for f in fs]
+def _describe(label: LabelData, facts: list[tuple[int, list[Fact]]], s: int, e: int,
+              opts: TraceOptions) -> tuple[str | None, list[str]]:
+    """Explanation and categories of the segment `[s, e]` of an object whose answers by frame are `facts` (sorted).
+
+    The explanation is the first text answer found on the object inside the segment, then elsewhere on the object,
+    then in a frame-ranged classification overlapping the segment, then in a global one; the later groups are only
+    looked at when the earlier ones have none.
+    """
+    in_seg = [f for n, fs in facts if s <= n <= e for f in fs]
     ranged = [f for ranges, fs in sorted(label.ranged, key=lambda r: r[0][0] if r[0] else (0, 0))
-              if _overlaps(ranges, s, e) for f in fs]
-
-    def texts(facts: list[Fact]) -> list[str]:
-        return [t for f in facts if f.kind == "text" and wants(f, opts.explanation_names)
-                for t in [clean_text(f.value)] if t]
-
-    explanation = None
-    for group in (in_seg, other_segs, ranged, label.global_facts):
-        found = texts(group)
-        if found:
-            explanation = found[0]
-            break
+              if _overlaps(ranges, s, e) for f in fs] if label.ranged else []
+    names = opts.explanation_names
+    explanation = _first_text(in_seg, names)
+    if explanation is None:
+        explanation = _first_text([f for n, fs in facts if not s <= n <= e for f in fs], names)
+    if explanation is None:
+        explanation = _first_text(ranged, names) or _first_text(label.global_facts, names)
     choices = in_seg + ranged + (label.global_facts if opts.category_names is not None else [])
-    categories = _dedupe(f.value for f in choices if f.kind == "choice" and wants(f, opts.category_names))
+    categories = _dedupe([f.value for f in choices if f.kind == "choice" and wants(f, opts.category_names)])
     return explanation, categories
+
+
+def _first_text(facts: list[Fact], names: frozenset[str] | None) -> str | None:
+    for f in facts:
+        if f.kind == "text" and (names is None or f.keys & names):
+            text = clean_text(f.value)
+            if text:
+                return text
+    return None
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -395,10 +428,16 @@ class MediaResolver:
             if not Path(root).is_dir():
                 raise UserError(f"{root}: --media-root directory not found")
         self.roots = [os.path.abspath(r) for r in roots]
-        self._listings: dict[str, set[str]] = {}
+        self._prefixes = [r if r.endswith(os.sep) else r + os.sep for r in self.roots]
 
-    def find(self, names: Sequence[str | None], row_data: str | None = None) -> tuple[Path | None, list[str]]:
-        """The first of `names` (then the file named by `row_data`) found under a root; absolute, not resolved."""
+    def find(self, names: Sequence[str | None], row_data: str | None = None) -> tuple[str | None, list[str]]:
+        """The first of `names` (then the file named by `row_data`) found under a root; absolute, not resolved,
+        normalised as `str(Path(…))` would (a str, not a Path: making one costs as much as the lookup)."""
+        first = names[0] if names else None
+        if isinstance(first, str) and first.strip():  # the usual hit, without the search's bookkeeping
+            hit = self._lookup(first)
+            if hit is not None:
+                return hit, [first]
         tried: list[str] = []
         for name in self._candidates(names, row_data):
             if name in tried:
@@ -406,7 +445,7 @@ class MediaResolver:
             tried.append(name)
             hit = self._lookup(name)
             if hit is not None:
-                return Path(hit), tried
+                return hit, tried
         return None, tried
 
     @staticmethod
@@ -422,47 +461,46 @@ class MediaResolver:
             if url_name:
                 yield url_name
 
-    def _listing(self, root: str) -> set[str]:
-        """Names of the files directly inside `root` (one directory scan instead of a stat per data row)."""
-        listing = self._listings.get(root)
-        if listing is None:
-            try:
-                with os.scandir(root) as entries:
-                    listing = {e.name for e in entries if e.is_file()}
-            except OSError:
-                listing = set()
-            self._listings[root] = listing
-        return listing
-
     def _lookup(self, name: str) -> str | None:
+        """One stat per candidate file (not a cached directory listing: that would grow with the media folder)."""
         if os.path.isabs(name):
-            return name if os.path.isfile(name) else None
+            return str(Path(name)) if os.path.isfile(name) else None
         flat = "/" not in name and os.sep not in name
-        exts = ("",) if os.path.splitext(name)[1] else ("", *VIDEO_EXTS)
-        for root in self.roots:
+        # os.path.splitext(name)[1] != "", spelled out: a dot after the base name's leading dots
+        exts = ("",) if "." in name[name.rfind("/") + 1:].lstrip(".") else ("", *VIDEO_EXTS)
+        for prefix in self._prefixes:
             for ext in exts:
-                if flat:
-                    if name + ext in self._listing(root):
-                        return os.path.join(root, name + ext)
-                else:
-                    path = os.path.join(root, name + ext)
-                    if os.path.isfile(path):
-                        return os.path.abspath(path)
+                path = prefix + name + ext  # os.path.join(root, name + ext), name being relative
+                if os.path.isfile(path):
+                    return path if flat else os.path.abspath(path)  # both already normalised
         return None
 
 
-def media_geometry(attrs: dict, path: Path, ctx: str) -> tuple[int, int, float, float, bool]:
-    """`(width, height, fps, duration, probed)` from export attributes, probing the file for what they lack."""
-    def get(*keys: str) -> Any:
-        return next((attrs[k] for k in keys if attrs.get(k) is not None), None)
+def _attr(attrs: dict, keys: tuple[str, ...]) -> Any:
+    """The first of `keys` that `attrs` gives a non-null value for."""
+    for k in keys:
+        value = attrs.get(k)
+        if value is not None:
+            return value
+    return None
 
-    width = number(get("width", "video_width"), ctx, "media width", positive=True, allow_none=True)
-    height = number(get("height", "video_height"), ctx, "media height", positive=True, allow_none=True)
-    fps = number(get("frame_rate", "frameRate", "fps", "video_frame_rate"), ctx, "frame rate", positive=True,
-                 allow_none=True)
-    count = number(get("frame_count", "frameCount", "video_frame_count"), ctx, "frame count", positive=True,
-                   allow_none=True)
-    duration = number(get("duration", "video_duration"), ctx, "duration", positive=True, allow_none=True)
+
+def media_geometry(attrs: dict, path: str | Path, ctx: str) -> tuple[int, int, float, float, bool]:
+    """`(width, height, fps, duration, probed)` from export attributes, probing the file for what they lack."""
+    w, h, f, c, d = (attrs.get("width"), attrs.get("height"), attrs.get("frame_rate"), attrs.get("frame_count"),
+                     attrs.get("duration"))
+    if (type(w) in _NUMBER_TYPES and type(h) in _NUMBER_TYPES and type(f) in _NUMBER_TYPES
+            and type(c) in _NUMBER_TYPES and type(d) in _NUMBER_TYPES and w > 0 and h > 0 and f > 0 and c > 0
+            and d > 0 and math.isfinite(w + h + f + c + d)):  # all given, as plain numbers: what the rest would say
+        return int(round(float(w))), int(round(float(h))), float(f), float(d), False
+    width = number(_attr(attrs, ("width", "video_width")), ctx, "media width", positive=True, allow_none=True)
+    height = number(_attr(attrs, ("height", "video_height")), ctx, "media height", positive=True, allow_none=True)
+    fps = number(_attr(attrs, ("frame_rate", "frameRate", "fps", "video_frame_rate")), ctx, "frame rate",
+                 positive=True, allow_none=True)
+    count = number(_attr(attrs, ("frame_count", "frameCount", "video_frame_count")), ctx, "frame count",
+                   positive=True, allow_none=True)
+    duration = number(_attr(attrs, ("duration", "video_duration")), ctx, "duration", positive=True,
+                      allow_none=True)
     if duration is None and count is not None and fps is not None:
         duration = count / fps
     probed = False
@@ -474,7 +512,7 @@ def media_geometry(attrs: dict, path: Path, ctx: str) -> tuple[int, int, float, 
         except UserError as exc:
             raise UserError(f"{ctx}: the export gives no {', '.join(lacking)} and the video cannot be probed "
                             f"({exc})") from None
-        if info.fps <= 0 or info.width <= 0 or info.height <= 0:
+        if not 0 < info.fps < math.inf or info.width <= 0 or info.height <= 0:
             raise UserError(f"{ctx}: the export gives no {', '.join(lacking)} and {path} reports none")
         width = width or info.width
         height = height or info.height
@@ -504,9 +542,9 @@ def scan_real_videos(dirs: Sequence[Path], progress: bool = True) -> list[Video]
     videos = []
     for vid, p in tqdm(found.items(), desc="probing real videos", unit="video", disable=None if progress else True):
         info = probe_video(p)
-        if info.fps <= 0 or info.width <= 0 or info.height <= 0 or info.frame_count <= 0:
+        if not 0 < info.fps < math.inf or info.width <= 0 or info.height <= 0 or info.frame_count <= 0:
             raise UserError(f"{p}: cannot read size, frame rate or frame count of this real video")
-        videos.append(Video(video_id=vid, label="real", path=Path(os.path.abspath(p)), width=info.width,
+        videos.append(Video(video_id=vid, label="real", path=os.path.abspath(p), width=info.width,
                             height=info.height, fps=info.fps, duration=info.duration))
     return videos
 
@@ -553,40 +591,61 @@ class SplitRule:
 # Samples and the output directory
 
 
-def fake_answer_text(trace: Trace, video: Video, variant: str, fmt: str) -> str:
-    coords = answer_bbox(trace.bbox, video.width, video.height, fmt)
-    return prompts.fake_answer(coords, trace.start, trace.explanation, variant,
-                               bbox_decimals=3 if fmt == "norm1" else 0)
-
-
 @functools.cache
 def _question(variant: str) -> str:
     return prompts.question(variant)
 
 
-def build_sample(video: Video, trace: Trace | None, variant: str, fmt: str, split: str) -> dict:
+def build_samples(video: Video, trace: Trace | None, variants: Sequence[str], fmt: str, split: str) -> list[dict]:
+    """The sample records of one trace of `video` (None: its REAL sample), one per variant, in `variants`' order.
+
+    A record is `{"messages": [question, answer], "videos": [path], "meta": {…}}`; meta ends with `frames` (when
+    the trace has them), then `video.extra`, then `trace.extra`.
+    """
     if trace is None:
-        answer = prompts.REAL_ANSWER
-        meta = {"bbox": None, "start": None, "end": None, "explanation": None, "categories": []}
+        answers = [prompts.REAL_ANSWER] * len(variants)
+        bbox = start = end = explanation = None
+        categories: list[str] = []
+        extra = video.extra
     else:
-        answer = fake_answer_text(trace, video, variant, fmt)
-        meta = {"bbox": [round(v, 3) for v in trace.bbox], "start": round(trace.start, 6),
-                "end": None if trace.end is None else round(trace.end, 6),
-                "explanation": trace.explanation, "categories": list(trace.categories)}
-    return {
-        "messages": [{"role": "user", "content": _question(variant)},
-                     {"role": "assistant", "content": answer}],
-        "videos": [str(video.path)],
-        "meta": {
-            "task": "deeptrace", "video_id": video.video_id, "label": video.label, "bbox": meta["bbox"],
-            "start": meta["start"], "end": meta["end"], "width": video.width, "height": video.height,
-            "duration": round(video.duration, 6), "fps": round(video.fps, 6), "explanation": meta["explanation"],
-            "categories": meta["categories"], "source": video.source, "variant": variant, "bbox_format": "pixels",
-            "answer_bbox_format": fmt, "split": split,
-            **({"frames": list(trace.frames)} if trace is not None and trace.frames else {}),
-            **video.extra, **(trace.extra if trace is not None else {}),
-        },
-    }
+        coords = answer_bbox(trace.bbox, video.width, video.height, fmt)
+        decimals = 3 if fmt == "norm1" else 0
+        answers = [prompts.fake_answer(coords, trace.start, trace.explanation, v, bbox_decimals=decimals)
+                   for v in variants]
+        bbox = [round(v, 3) for v in trace.bbox]
+        start = round(trace.start, 6)
+        end = None if trace.end is None else round(trace.end, 6)
+        explanation = trace.explanation
+        categories = list(trace.categories)
+        extra = {**video.extra, **trace.extra}
+    meta = {"task": "deeptrace", "video_id": video.video_id, "label": video.label, "bbox": bbox, "start": start,
+            "end": end, "width": video.width, "height": video.height, "duration": round(video.duration, 6),
+            "fps": round(video.fps, 6), "explanation": explanation, "categories": categories, "source": video.source,
+            "variant": None, "bbox_format": "pixels", "answer_bbox_format": fmt, "split": split}
+    if trace is not None and trace.frames:
+        meta["frames"] = list(trace.frames)
+    videos = [str(video.path)]
+    return [{"messages": [{"role": "user", "content": _question(variant)}, {"role": "assistant", "content": answer}],
+             "videos": videos, "meta": {**meta, "variant": variant, **extra}}
+            for variant, answer in zip(variants, answers, strict=True)]
+
+
+def _check_finite(video: Video, trace: Trace | None, ctx: str) -> None:
+    """Raise unless every float a sample of `trace` holds is finite (`dumps` would write NaN and Infinity, which
+    JSON has no words for; media_geometry and the trace builders refuse them, so this is a last guard)."""
+    numbers = [video.fps, video.duration] if trace is None else [video.fps, video.duration, *trace.bbox, trace.start,
+                                                                 0.0 if trace.end is None else trace.end]
+    try:
+        finite = all(map(math.isfinite, numbers))
+    except (TypeError, OverflowError):  # not all numbers, or an int beyond floats
+        finite = not has_non_finite(numbers)
+    if not finite or has_non_finite(video.extra) or (trace is not None and has_non_finite(trace.extra)):
+        raise UserError(f"{ctx}: video {video.video_id}: a number of its sample is not finite (fps {video.fps}, "
+                        f"duration {video.duration}"
+                        + (f", trace {trace.bbox} from {trace.start} to {trace.end}" if trace else "") + ")")
+
+
+_WRITE_BUFFER = 1 << 18  # bytes per output file: fewer, larger writes than io's 8 KiB default
 
 
 def _counts() -> dict:
@@ -620,7 +679,7 @@ class DatasetWriter:
             d = self.staging / v if subdirs else self.staging
             d.mkdir(parents=True, exist_ok=True)
             for s in SPLITS:
-                self.files[v, s] = (d / f"{s}.jsonl").open("w", encoding="utf-8")
+                self.files[v, s] = (d / f"{s}.jsonl").open("w", encoding="utf-8", buffering=_WRITE_BUFFER)
         self.counts = {s: _counts() for s in SPLITS}
         self.categories: dict[str, Counter] = {s: Counter() for s in SPLITS}
         # hash(video_id) → split index * 2 + (1 if real): ~100 bytes a video, whatever the rows hold
@@ -652,22 +711,32 @@ class DatasetWriter:
 
     def add(self, video: Video, ctx: str) -> str:
         split = self.split_of(video, ctx)
+        label = video.label
+        fake = label == "fake"
+        items: list[Trace | None] = list(video.traces) if fake else [None]
+        for trace in items:
+            _check_finite(video, trace, ctx)
         key = hash(video.video_id)
         new = key not in self.videos
-        self.videos[key] = SPLITS.index(split) * 2 + (video.label == "real")
+        self.videos[key] = SPLITS.index(split) * 2 + (label == "real")
         c = self.counts[split]
         if new:
-            c[f"{video.label}_videos"] += 1
-        items: list[Trace | None] = list(video.traces) if video.label == "fake" else [None]
+            c[label + "_videos"] += 1
+        files = [self.files[v, split] for v in self.variants]
         for trace in items:
-            for v in self.variants:
-                self.files[v, split].write(dumps(build_sample(video, trace, v, self.bbox_format, split)) + "\n")
-            c["samples"] += 1
-            c[f"{video.label}_samples"] += 1
-            if trace is not None:
+            for fh, record in zip(files, build_samples(video, trace, self.variants, self.bbox_format, split),
+                                  strict=True):
+                fh.write(dumps(record, finite=True) + "\n")
+        c["samples"] += len(items)
+        c[label + "_samples"] += len(items)
+        if fake:
+            categories = self.categories[split]
+            for trace in items:
                 c["with_explanation"] += trace.explanation is not None
-                c["with_categories"] += bool(trace.categories)
-                self.categories[split].update(trace.categories)
+                if trace.categories:
+                    c["with_categories"] += 1
+                    for category in trace.categories:
+                        categories[category] += 1
         return split
 
     def stats(self) -> dict:

@@ -113,6 +113,8 @@ def is_skipped(label: Any) -> bool:
 
 def select_labels(labels: list[Any], mode: str, stats: Counter) -> list[Any]:
     """first: the first non-skipped label; all: every non-skipped label; benchmark: the benchmark label."""
+    if len(labels) == 1 and mode != "benchmark" and not is_skipped(labels[0]):
+        return labels[:]  # the usual row: what follows would count nothing
     ok = [lb for lb in labels if not is_skipped(lb)]
     stats["skipped_labels"] += len(labels) - len(ok)
     if not ok:
@@ -185,8 +187,9 @@ def iter_rows(path: Path, fmt: str, project_id: str | None, stats: Counter) -> I
 
 def _v2_records(path: Path, fmt: str) -> Iterator[tuple[str, Any]]:
     if fmt == "v2-ndjson":
+        prefix = where(path) + ":"  # where(path, lineno), spelled out: this runs for every row
         for lineno, record in iter_jsonl(path):
-            yield where(path, lineno), record
+            yield prefix + str(lineno), record
     else:
         data = _load_json(path)
         for i, record in enumerate([data] if isinstance(data, dict) else data, 1):
@@ -202,8 +205,8 @@ def _iter_v2(path: Path, fmt: str, project_id: str | None, stats: Counter) -> It
         if not isinstance(rec, dict) or not isinstance(rec.get("data_row"), dict):
             raise UserError(f"{ctx}: not a LabelBox Export v2 row (expected an object with 'data_row')")
         dr = rec["data_row"]
-        drid = _str(dr.get("id"))
-        if drid is None:
+        drid = dr.get("id")
+        if not (isinstance(drid, str) and drid):
             raise UserError(f"{ctx}: data_row has no id")
         projects = rec.get("projects")
         if projects is None and "experiments" in rec:
@@ -337,7 +340,8 @@ def parse_v2_label(label: Any, ctx: str) -> LabelData:
     if not isinstance(frames, dict) or not isinstance(segments, dict):
         raise UserError(f"{ctx}: annotations.frames and annotations.segments must be objects keyed by frame / id")
     data = LabelData(label_id=lid)
-    for n, frame in sorted((_frame_number(k, ctx), v) for k, v in frames.items()):
+    tracks = data.objects
+    for n, frame in sorted([(_frame_number(k, ctx), v) for k, v in frames.items()]):
         if not isinstance(frame, dict):
             raise UserError(f"{ctx}: frame {n} must be an object")
         objects = frame.get("objects") or {}
@@ -346,12 +350,18 @@ def parse_v2_label(label: Any, ctx: str) -> LabelData:
         for key, obj in objects.items():
             if not isinstance(obj, dict) or "bounding_box" not in obj:
                 continue  # masks, points, lines: not traces
-            fid = _str(obj.get("feature_id")) or str(key)
-            track = data.objects.setdefault(fid, ObjectTrack(fid, _str(obj.get("name")) or _str(obj.get("value"))))
+            fid = obj.get("feature_id")
+            if not (isinstance(fid, str) and fid):
+                fid = str(key)
+            track = tracks.get(fid)
+            if track is None:
+                track = tracks[fid] = ObjectTrack(fid, _str(obj.get("name")) or _str(obj.get("value")))
             track.boxes[n] = ltwh_box(obj["bounding_box"], lambda: f"{ctx}: frame {n} object {fid}")  # noqa: B023
-            facts = classification_facts(obj.get("classifications") or [])
-            if facts:
-                track.facts[n] = facts
+            classifications = obj.get("classifications")
+            if classifications:
+                facts = classification_facts(classifications)
+                if facts:
+                    track.facts[n] = facts
         for cls in frame.get("classifications") or []:
             raw = _segments_for(cls, segments)
             ranges = parse_segments(raw, f"{ctx}: segments") if raw is not None else [(n, n)]

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = not args.quiet
     counter: Counter = Counter()
     missing: list[dict] = []
-    fake_files: dict[int, int] = {}  # hash(file) → hash(video id), to catch two rows or a real clip on one file
+    fake_files: set[int] = set()  # hash(file), to catch two rows (each a new video id) or a real clip on one file
     projects: Counter = Counter()
 
     with DatasetWriter(args.out, variants, args.bbox_format, split_rule, subdirs=subdirs) as writer:
@@ -136,15 +136,15 @@ def main(argv: list[str] | None = None) -> int:
                 counter["missing_media"] += 1
                 missing.append({"video_id": video_id, "where": row.ctx, "looked_for": looked})
                 continue
-            width, height, fps, duration, probed = media_geometry(row.media_attributes, path,
-                                                                  f"{row.ctx}: data row {row.data_row_id}")
-            counter["videos_probed_for_media_attributes"] += probed
+            row_ctx = f"{row.ctx}: data row {row.data_row_id}"
+            width, height, fps, duration, probed = media_geometry(row.media_attributes, path, row_ctx)
+            if probed:
+                counter["videos_probed_for_media_attributes"] += 1
             traces = []
             for label in chosen:
                 data = parse_label(row, label, frames_dir)
                 found = build_traces(data, width=width, height=height, fps=fps, opts=opts, stats=counter,
-                                     ctx=f"{row.ctx}: data row {row.data_row_id}"
-                                         + (f" label {data.label_id}" if data.label_id else ""))
+                                     ctx=row_ctx + (f" label {data.label_id}" if data.label_id else ""))
                 if not found:
                     counter["labels_without_traces"] += 1
                 for t in found:
@@ -156,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             if writer.has(video_id):  # one data row per video: a second one means concatenated exports
                 raise UserError(f"{row.ctx}: data row {row.data_row_id} (video {video_id}) already appeared at "
                                 f"{first_place(export, fmt, row.data_row_id)} (concatenated exports?)")
-            if fake_files.setdefault(hash(str(path)), hash(video_id)) != hash(video_id):
+            file_key = hash(str(path))
+            if file_key in fake_files:  # a file of an earlier video: its id differs, as writer.has said
                 counter["videos_sharing_a_file"] += 1
+            fake_files.add(file_key)
             projects[row.project_id] += 1
             writer.add(Video(video_id=video_id, label="fake", path=path, width=width, height=height, fps=fps,
                              duration=duration, source=metadata_value(row.metadata, source_names), traces=traces,

@@ -43,8 +43,8 @@ def question(variant: str = "full") -> str:
 def format_bbox(bbox: Sequence[float], decimals: int = 0) -> str:
     """`[x0, y0, x1, y1]`: integers (pixels, 0-1000 grid; halves round up), or `decimals` places (0-1 coordinates)."""
     if decimals:
-        return "[" + ", ".join(f"{v:.{decimals}f}" for v in bbox) + "]"
-    return "[" + ", ".join(str(math.floor(v + 0.5)) for v in bbox) + "]"
+        return "[" + ", ".join([f"{v:.{decimals}f}" for v in bbox]) + "]"
+    return "[" + ", ".join([str(math.floor(v + 0.5)) for v in bbox]) + "]"
 
 
 def format_time(seconds: float) -> str:

@@ -158,7 +158,7 @@ def test_retries_cache_and_budget(tmp_path):
                    key=False)
         assert proc.returncode == 0, proc.stderr
         assert len(server.log) == 4 and "2 cached, 0 calls" in proc.stdout
-        assert out.read_bytes().replace(b'"calls": 1', b'"calls": 0') == before.replace(b'"calls": 1', b'"calls": 0')
+        assert out.read_bytes().replace(b'"calls":1', b'"calls":0') == before.replace(b'"calls":1', b'"calls":0')
         # another model (or other frames) is another request; a failed run leaves the old result file alone
         kept = out.read_bytes()
         proc = run(["--model", "m2", "--base-url", server.base_url, "--references", refs, "--out", out,
