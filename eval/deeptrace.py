@@ -19,6 +19,8 @@ from eval import metrics as M
 from eval.join import Pair, reference_meta
 from eval.judge import JudgeRequest
 from eval.parse import FAKE, REAL, box_to_ratio, canonical_box_format, parse_generation
+from eval.tables import fmt as _fmt
+from eval.tables import fmt_ci
 from eval.tasks import ScoreContext
 
 NAME = "deeptrace"
@@ -261,18 +263,12 @@ ROWS = (
 )
 
 
-def _fmt(value: Any) -> str:
-    return "–" if value is None else f"{value:.1f}"
-
-
 def format_table(result: dict[str, Any]) -> str:
     m, c, ci = result["metrics"], result["counts"], result.get("ci95") or {}
     pv = result["per_video"]["metrics"]
     lines = ["| metric | per sample (paper) | 95% CI | per video (ours) |", "|---|---:|---:|---:|"]
     for key, title in ROWS:
-        interval = ci.get(key)
-        lines.append(f"| {title} | {_fmt(m[key])} | "
-                     f"{'–' if not interval else f'{interval[0]:.1f}–{interval[1]:.1f}'} | {_fmt(pv[key])} |")
+        lines.append(f"| {title} | {_fmt(m[key])} | {fmt_ci(ci.get(key))} | {_fmt(pv[key])} |")
     lines.append("")
     lines.append(f"n = {c['n']} (fake {c['fake']}, real {c['real']}); explained {c['explained']}; "
                  f"unparseable {c['unparseable']}; judged {c['judged']} (unparseable replies {c['judge_unparseable']})"

@@ -27,6 +27,8 @@ import numpy as np
 
 from common.errors import UserError, where
 from eval.join import Pair, media_paths
+from eval.tables import fmt as _fmt
+from eval.tables import fmt_ci
 from eval.tasks import ScoreContext
 from prompts import deepfakejudge as P
 
@@ -336,18 +338,13 @@ ROWS = {
 }
 
 
-def _fmt(value: Any, digits: int) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def format_table(result: dict[str, Any]) -> str:
     task, m, s, c = result["task"], result["metrics"], result["strict"], result["counts"]
     ci = result.get("ci95") or {}
     lines = [f"| {task} | value | 95% CI | strict (unparseable = worst) |", "|---|---:|---:|---:|"]
     for key, title, digits in ROWS[task]:
-        interval = ci.get(key)
-        span = "–" if not interval else f"{_fmt(interval[0], digits)}–{_fmt(interval[1], digits)}"
-        lines.append(f"| {title} | {_fmt(m.get(key), digits)} | {span} | {_fmt(s.get(key), digits)} |")
+        lines.append(f"| {title} | {_fmt(m.get(key), digits)} | {fmt_ci(ci.get(key), digits)} | "
+                     f"{_fmt(s.get(key), digits)} |")
     lines.append("")
     text = f"n = {c['n']}; parsed {c['parsed']}, unparseable {c['unparseable']} (excluded from 'value')"
     if task == "dfj-pairwise":

@@ -28,6 +28,8 @@ import numpy as np
 
 from common.errors import UserError, where
 from eval.join import Pair, assistant_text, reference_meta
+from eval.tables import fmt as _fmt
+from eval.tables import fmt_ci
 from eval.tasks import ScoreContext
 
 NAME = "fakeclue"
@@ -443,17 +445,11 @@ ROWS = (("accuracy", "Acc. ↑"), ("f1", "F1 (fake = positive) ↑"), ("real_f1"
         ("fake_accuracy", "Fake Acc. ↑"), ("real_accuracy", "Real Acc. ↑"), ("rouge_l", "ROUGE-L ↑"), ("css", "CSS ↑"))
 
 
-def _fmt(value: Any) -> str:
-    return "–" if value is None else f"{value:.1f}"
-
-
 def format_table(result: dict[str, Any]) -> str:
     m, c, ci = result["metrics"], result["counts"], result.get("ci95") or {}
     lines = ["| metric | value | 95% CI |", "|---|---:|---:|"]
     for key, title in ROWS:
-        interval = ci.get(key)
-        lines.append(f"| {title} | {_fmt(m[key])} | "
-                     f"{'–' if not interval else f'{interval[0]:.1f}–{interval[1]:.1f}'} |")
+        lines.append(f"| {title} | {_fmt(m[key])} | {fmt_ci(ci.get(key))} |")
     lines.append("")
     compat = result["settings"]["compat"]
     parse = (f"--compat {compat}: {c['guessed']} verdicts guessed at random (seed {result['settings']['seed']})"

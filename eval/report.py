@@ -47,6 +47,7 @@ from eval.report_media import (  # noqa: E402
     resolve_media,
     scaled,
 )
+from eval.tables import fmt_ci  # noqa: E402
 
 STATIC = Path(__file__).resolve().parent / "report_static"
 UNPARSEABLE = "unparseable"
@@ -334,13 +335,6 @@ def _num(value: Any) -> str:
     return "–" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.1f}"
 
 
-def _ci(interval: Any) -> str:
-    if isinstance(interval, (list, tuple)) and len(interval) == 2 and all(
-            isinstance(v, (int, float)) for v in interval):
-        return f"{interval[0]:.1f}–{interval[1]:.1f}"
-    return "–"
-
-
 def _titles(module, task: str | None = None) -> dict[str, str]:
     """Metric titles from the task module's ROWS: ((key, title, ...), ...), or {task: rows} for multi-task modules."""
     rows = getattr(module, "ROWS", None) or ()
@@ -382,7 +376,7 @@ def metrics_html(result: dict[str, Any] | None, module, compares: list[tuple[str
     out = ["<table id='metrics-table' class='metrics'><thead><tr>"
            + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
     for key in keys:
-        cells = [E(titles.get(key, key.replace("_", " "))), _num(metrics.get(key)), _ci(ci.get(key))]
+        cells = [E(titles.get(key, key.replace("_", " "))), _num(metrics.get(key)), fmt_ci(ci.get(key))]
         if per_video:
             cells.append(_num(per_video.get(key)))
         cells += [_num((other.get("metrics") or {}).get(key)) for _, other in compares]

@@ -27,6 +27,7 @@ from typing import Any
 from common.errors import UserError, where
 from eval.join import Pair, assistant_text, media_paths
 from eval.report_media import GT_COLOUR, PRED_COLOUR
+from eval.tables import fmt as _fmt
 
 GOOD, BAD = "good", "bad"
 
@@ -41,10 +42,6 @@ class CardContext:
     bbox_format: str | None = None
     compat: bool = False
     notes: list[str] = field(default_factory=list)
-
-
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def _question(record: dict[str, Any]) -> str | None:
