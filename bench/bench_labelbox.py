@@ -3,8 +3,10 @@
 Scale 1.0 = ten times DeeptraceReward (66,000 data rows, 43,000 traces; half the rows queued without labels). Every
 row declares media_attributes, so no video is probed (the media files exist but are empty). The candidate does the
 whole conversion (parse, traces, split, three JSONL files and stats.json, written atomically); the baseline only
-parses every line. Target (issue 3): ratio ≤ 3x, peak memory flat in the export's size. At scale 1.0 a run takes
-one to two minutes on 2 cores (mostly the candidate's tracemalloc run); `--scale 0.1` takes seconds.
+parses every line. Two cases: the default (`--workers auto`: worker processes for a file of 8 MiB or more, here 2)
+and `--workers 1` (one process), each against its own baseline run. Target (issue 3): ratio ≤ 3x, peak memory flat
+in the export's size. At scale 1.0 a run takes about two minutes on 2 cores (mostly the tracemalloc runs);
+`--scale 0.1` takes seconds.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import atexit
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from bench.harness import Case
 from converters.labelbox_to_swift import main
 
 PROJECT = "clbenchproj00000000000001"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _feature(fid: str, name: str, **answer) -> dict:
@@ -73,9 +78,28 @@ def cases(scale: float) -> list:
         with export.open(encoding="utf-8") as fh:
             return sum(1 for line in fh if json.loads(line))
 
-    def convert() -> int:
-        return main([str(export), "--media-root", str(media), "--out", str(out), "-q"])
+    argv = [str(export), "--media-root", str(media), "--out", str(out), "-q"]
+
+    def convert() -> int:  # what users get: --workers auto (2 processes here)
+        return main(argv)
+
+    def one_pass() -> int:
+        return main([*argv, "--workers", "1"])
+
+    def memory() -> dict[str, float]:
+        """Peak resident memory of a fresh process converting the export, and of its largest worker (forked, so
+        its pages shared with the parent count too): what tracemalloc, which sees the parent's heap only, misses."""
+        code = ("import resource, sys; from converters.labelbox_to_swift import main; main(sys.argv[1:]); "
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+                "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        done = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True,
+                              check=True)
+        parent, child = (int(v) / 1024 for v in done.stdout.split())
+        return {"parent peak RSS MB": parent, **({"largest worker peak RSS MB": child} if child else {})}  # 0: none
 
     mb = export.stat().st_size / 1e6
-    return [Case(f"labelbox v2 → swift ({rows:,} rows, {traces:,} traces, {mb:.0f} MB)", parse, convert,
-                 baseline_label="json.loads per line", note="media probing excluded", units=rows)]
+    name = f"labelbox v2 → swift ({rows:,} rows, {traces:,} traces, {mb:.0f} MB)"
+    return [Case(name, parse, convert, baseline_label="json.loads per line", note="media probing excluded",
+                 units=rows, extra=memory),
+            Case(f"{name}, --workers 1", parse, one_pass, baseline_label="json.loads per line",
+                 note="media probing excluded; one process", units=rows)]

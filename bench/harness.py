@@ -13,7 +13,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -25,6 +25,9 @@ class Case:
     note: str = ""
     units: int = 0  # work items per call, to report a rate (0: none)
     ideal_s: float | None = None  # a theoretical best time, reported as ideal / candidate (e.g. latency-bound work)
+    # Measures the timed runs cannot give (e.g. the memory of worker processes, which tracemalloc does not see):
+    # called once after them, reported under the table
+    extra: Callable[[], dict[str, float]] | None = None
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Result:
     candidate_peak_mb: float
     units: int = 0
     ideal_s: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -65,7 +69,8 @@ def _peak_mb(fn: Callable[[], object]) -> float:
 
 def run_case(case: Case, repeat: int) -> Result:
     return Result(case.name, _time(case.baseline, repeat), _time(case.candidate, repeat),
-                  _peak_mb(case.baseline), _peak_mb(case.candidate), case.units, case.ideal_s)
+                  _peak_mb(case.baseline), _peak_mb(case.candidate), case.units, case.ideal_s,
+                  case.extra() if case.extra else {})
 
 
 def table(results: list[Result]) -> str:
@@ -76,4 +81,7 @@ def table(results: list[Result]) -> str:
         ideal = f"{r.ideal_s / r.candidate_s:.0%}" if r.ideal_s and r.candidate_s > 0 else "-"
         lines.append(f"| {r.name} | {r.baseline_s:.4f} | {r.candidate_s:.4f} | {r.ratio:.2f}x | {rate} | {ideal} | "
                      f"{r.baseline_peak_mb:.2f} / {r.candidate_peak_mb:.2f} |")
+    for r in results:
+        if r.extra:
+            lines.append(f"\n{r.name}: " + ", ".join(f"{k} {v:,.2f}" for k, v in r.extra.items()))
     return "\n".join(lines)

@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,19 +23,21 @@ _LONG_DIGIT_RUN = b"0" * 19
 _DUMPS_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
-def loads(text: str) -> Any:
+def loads(text: str | bytes) -> Any:
     """`json.loads(text)`, same result and same errors, about twice as fast: orjson does the common case.
 
     Where orjson differs from `json` it is not used: it reads integers beyond 64 bits as floats (so a line with 19 or
     more digits in a row goes to `json`), and it rejects what `json` accepts (NaN, Infinity, lone surrogates) or
     reports errors in its own words (so any orjson error is re-parsed by `json`, which returns or raises its own).
+    Bytes must be UTF-8 (`UnicodeDecodeError` otherwise): `json` is given them decoded.
     """
     try:
-        if _LONG_DIGIT_RUN not in text.encode().translate(_DIGITS):
-            return orjson.loads(text)
+        raw = text.encode() if type(text) is str else text
+        if _LONG_DIGIT_RUN not in raw.translate(_DIGITS):
+            return orjson.loads(raw)
     except (orjson.JSONDecodeError, UnicodeEncodeError):
         pass
-    return json.loads(text)
+    return json.loads(text if type(text) is str else text.decode("utf-8"))
 
 
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
@@ -45,13 +48,86 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
     with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line or line.isspace():  # blank (`line.strip()` would copy every line)
-                continue
+        lineno = 0
+        try:
+            for lineno, line in enumerate(fh, 1):
+                if not line or line.isspace():  # blank (`line.strip()` would copy every line)
+                    continue
+                try:
+                    yield lineno, loads(line)
+                except json.JSONDecodeError as exc:
+                    raise UserError(f"{where(path, lineno)}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        except UnicodeDecodeError as exc:
+            raise UserError(_not_utf8(path, lineno, exc)) from None
+
+
+def _not_utf8(path: Path, after: int, exc: UnicodeDecodeError) -> str:
+    """The message for a file that is not UTF-8: the first line that does not decode (text mode reads ahead)."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if lineno > after:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    return f"{where(path, lineno)}: not UTF-8 text ({bad.reason} at byte {bad.start + 1} of the line)"
+    return f"{path}: not UTF-8 text ({exc.reason})"
+
+
+@dataclass(frozen=True)
+class LineChunk:
+    """Bytes `[start, end)` of a text file, whole lines only, the first of them line `first_line` (1-based)."""
+
+    start: int
+    end: int
+    first_line: int
+    lines: int
+
+
+def line_chunks(path: str | os.PathLike[str], target_bytes: int) -> list[LineChunk] | None:
+    """Cut a JSONL file into chunks of whole lines of about `target_bytes` each, for workers to read on their own.
+
+    One quick pass counts newlines so that every chunk knows its line numbers. `None` where a chunk could not
+    number its lines as `iter_jsonl` does: a file with a carriage return (text mode also ends lines there).
+    """
+    chunks: list[LineChunk] = []
+    start = pos = 0  # the current chunk's first byte; the current block's first byte
+    first, lines = 1, 0  # the current chunk's first line; the newlines in [start, pos + i)
+    last = b"\n"
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            if b"\r" in block:
+                return None
+            i = 0
+            while (j := block.find(b"\n", max(start + target_bytes - 1 - pos, i))) >= 0:  # the chunk is full here
+                lines += block.count(b"\n", i, j + 1)
+                chunks.append(LineChunk(start, pos + j + 1, first, lines))
+                start, first, lines, i = pos + j + 1, first + lines, 0, j + 1
+            lines += block.count(b"\n", i)
+            pos, last = pos + len(block), block[-1:]
+    if pos > start:
+        chunks.append(LineChunk(start, pos, first, lines + (last != b"\n")))
+    return chunks
+
+
+def iter_jsonl_chunk(path: str | os.PathLike[str], chunk: LineChunk) -> Iterator[tuple[int, Any]]:
+    """`iter_jsonl` over one chunk of `line_chunks(path)`: the same records, line numbers and errors."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        fh.seek(chunk.start)
+        data = fh.read(chunk.end - chunk.start)
+    for lineno, line in enumerate(data.split(b"\n"), chunk.first_line):
+        if not line or line.isspace():
+            continue
+        try:
+            yield lineno, loads(line)  # bytes: orjson reads them as they are, no decoding and encoding again
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             try:
-                yield lineno, loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{where(path, lineno)}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+                if line.decode("utf-8").isspace():  # blank in Unicode's sense too, as `iter_jsonl` sees it
+                    continue
+            except UnicodeDecodeError as bad:
+                raise UserError(f"{where(path, lineno)}: not UTF-8 text ({bad.reason} at byte {bad.start + 1} "
+                                "of the line)") from None
+            raise UserError(f"{where(path, lineno)}: invalid JSON: {exc.msg} (column {exc.colno})") from None
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:
@@ -102,7 +178,16 @@ def has_non_finite(value: Any) -> bool:
         value = value.values()
     elif not isinstance(value, (list, tuple)):
         return isinstance(value, float) and not math.isfinite(value)
-    return any(map(has_non_finite, value))
+    for item in value:
+        kind = type(item)
+        if kind is str or kind is int or item is None:  # the usual members, without a call each
+            continue
+        if kind is float:
+            if item - item != 0.0:
+                return True
+        elif has_non_finite(item):
+            return True
+    return False
 
 
 def write_jsonl(path: str | os.PathLike[str], records: Iterable[Any]) -> int:

@@ -16,6 +16,7 @@ import argparse
 import bisect
 import functools
 import hashlib
+import io
 import json
 import math
 import os
@@ -25,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 from urllib.parse import unquote, urlparse
 
 from common.errors import UserError
@@ -610,8 +611,7 @@ def build_samples(video: Video, trace: Trace | None, variants: Sequence[str], fm
     else:
         coords = answer_bbox(trace.bbox, video.width, video.height, fmt)
         decimals = 3 if fmt == "norm1" else 0
-        answers = [prompts.fake_answer(coords, trace.start, trace.explanation, v, bbox_decimals=decimals)
-                   for v in variants]
+        answers = prompts.fake_answers(coords, trace.start, trace.explanation, variants, bbox_decimals=decimals)
         bbox = [round(v, 3) for v in trace.bbox]
         start = round(trace.start, 6)
         end = None if trace.end is None else round(trace.end, 6)
@@ -645,6 +645,15 @@ def _check_finite(video: Video, trace: Trace | None, ctx: str) -> None:
                         + (f", trace {trace.bbox} from {trace.start} to {trace.end}" if trace else "") + ")")
 
 
+class WriterPart(NamedTuple):
+    """The samples and counts of a run of videos, written in memory by a worker (`DatasetWriter.part`)."""
+
+    texts: dict[tuple[str, str], str]  # (variant, split) → JSONL lines
+    counts: dict[str, dict]
+    categories: dict[str, Counter]
+    videos: dict[int, int]  # as DatasetWriter.videos
+
+
 _WRITE_BUFFER = 1 << 18  # bytes per output file: fewer, larger writes than io's 8 KiB default
 
 
@@ -660,26 +669,32 @@ class DatasetWriter:
     rename when `out` does not exist yet), `abort()` (or any exception inside `with`) deletes it.
     """
 
-    def __init__(self, out: Path, variants: Sequence[str], bbox_format: str, split_rule: SplitRule | None,
+    def __init__(self, out: Path | None, variants: Sequence[str], bbox_format: str, split_rule: SplitRule | None,
                  *, subdirs: bool):
-        self.out = Path(out)
-        if self.out.exists() and not self.out.is_dir():
-            raise UserError(f"{self.out}: --out exists and is not a directory")
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.staging, 0o777 & ~umask)  # mkdtemp makes it 0700; the output should get the usual mode
         self.variants = list(variants)
         self.subdirs = subdirs
         self.bbox_format = bbox_format
         self.split_rule = split_rule
-        self.files = {}
-        for v in self.variants:
-            d = self.staging / v if subdirs else self.staging
-            d.mkdir(parents=True, exist_ok=True)
-            for s in SPLITS:
-                self.files[v, s] = (d / f"{s}.jsonl").open("w", encoding="utf-8", buffering=_WRITE_BUFFER)
+        self.files: dict[tuple[str, str], IO[str]] = {}
+        self.out = self.staging = None
+        if out is None:  # in memory: one part of the dataset, for a worker process (`part`, `merge`)
+            for v in self.variants:
+                for s in SPLITS:
+                    self.files[v, s] = io.StringIO()
+        else:
+            self.out = Path(out)
+            if self.out.exists() and not self.out.is_dir():
+                raise UserError(f"{self.out}: --out exists and is not a directory")
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.staging, 0o777 & ~umask)  # mkdtemp makes it 0700; the output should get the usual mode
+            for v in self.variants:
+                d = self.staging / v if subdirs else self.staging
+                d.mkdir(parents=True, exist_ok=True)
+                for s in SPLITS:
+                    self.files[v, s] = (d / f"{s}.jsonl").open("w", encoding="utf-8", buffering=_WRITE_BUFFER)
         self.counts = {s: _counts() for s in SPLITS}
         self.categories: dict[str, Counter] = {s: Counter() for s in SPLITS}
         # hash(video_id) → split index * 2 + (1 if real): ~100 bytes a video, whatever the rows hold
@@ -739,6 +754,30 @@ class DatasetWriter:
                         categories[category] += 1
         return split
 
+    def part(self) -> WriterPart:
+        """What an in-memory writer holds (`DatasetWriter(None, …)`), for `merge` into the writer of the output."""
+        texts = {key: fh.getvalue() for key, fh in self.files.items()}  # type: ignore[attr-defined]
+        return WriterPart(texts, self.counts, self.categories, self.videos)
+
+    def merge(self, part: WriterPart) -> bool:
+        """Append `part` (the samples of the videos that follow all added so far) as if each were `add`ed here.
+
+        False, with nothing changed, when `part` has a video already written (for the caller to redo the work in
+        one pass, where `has` finds it at its row).
+        """
+        if not self.videos.keys().isdisjoint(part.videos):
+            return False
+        for key, text in part.texts.items():
+            if text:
+                self.files[key].write(text)
+        for s in SPLITS:
+            c = self.counts[s]
+            for k, v in part.counts[s].items():
+                c[k] += v
+            self.categories[s].update(part.categories[s])
+        self.videos.update(part.videos)
+        return True
+
     def stats(self) -> dict:
         total = _counts()
         for c in self.counts.values():
@@ -768,7 +807,8 @@ class DatasetWriter:
     def abort(self) -> None:
         for fh in self.files.values():
             fh.close()
-        shutil.rmtree(self.staging, ignore_errors=True)
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def format_counts(stats: dict) -> str:

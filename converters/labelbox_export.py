@@ -196,12 +196,20 @@ def _v2_records(path: Path, fmt: str) -> Iterator[tuple[str, Any]]:
             yield f"{path}: item {i}", record
 
 
-def _iter_v2(path: Path, fmt: str, project_id: str | None, stats: Counter) -> Iterator[Row]:
-    chooser = ProjectChooser(project_id)
-    records = _v2_records(path, fmt)
-    n = 0
-    for ctx, rec in records:
-        n += 1
+class V2Rows:
+    """Export v2 records → `Row`s of the chosen project; `finish` makes the checks that need the whole file."""
+
+    def __init__(self, path: Path, project_id: str | None, stats: Counter):
+        self.path = path
+        self.project_id = project_id
+        self.stats = stats
+        self.chooser = ProjectChooser(project_id)
+        self.records = 0
+
+    def row(self, ctx: str, rec: Any) -> Row | None:
+        """The row of one record, or None when it has nothing for the project (counted); raises
+        `ProjectChooser.Several` at the first record of a second project when no project id was given."""
+        self.records += 1
         if not isinstance(rec, dict) or not isinstance(rec.get("data_row"), dict):
             raise UserError(f"{ctx}: not a LabelBox Export v2 row (expected an object with 'data_row')")
         dr = rec["data_row"]
@@ -213,31 +221,47 @@ def _iter_v2(path: Path, fmt: str, project_id: str | None, stats: Counter) -> It
             raise UserError(f"{ctx}: this is a model-run export (experiments/…); export the labels from the project")
         if projects is not None and not isinstance(projects, dict):
             raise UserError(f"{ctx}: 'projects' must be an object keyed by project id")
-        try:
-            pid, project = chooser.pick(projects or {})
-        except ProjectChooser.Several:
-            for _, rest in records:  # finish the scan only to list every project id
-                if isinstance(rest, dict) and isinstance(rest.get("projects"), dict):
-                    chooser.seen.update(rest["projects"].keys())
-            raise UserError(f"{path}: the export holds several projects; choose one with --project-id: "
-                            f"{chooser.listing()}") from None
+        pid, project = self.chooser.pick(projects or {})
         if project is None:
-            stats["rows_not_in_project" if project_id and projects else "rows_without_labels"] += 1
-            continue
+            self.stats["rows_not_in_project" if self.project_id and projects else "rows_without_labels"] += 1
+            return None
         labels = project.get("labels") if isinstance(project, dict) else None
         if labels is not None and not isinstance(labels, list):
             raise UserError(f"{ctx}: projects.{pid}.labels must be a list")
         media = rec.get("media_attributes") or {}
-        yield Row(ctx=ctx, data_row_id=drid, global_key=_str(dr.get("global_key")),
-                  external_id=_str(dr.get("external_id")), row_data=_str(dr.get("row_data")), project_id=pid,
-                  media_attributes=media if isinstance(media, dict) else {},
-                  metadata=rec.get("metadata_fields") or [], labels=labels or [], fmt="v2")
-    if n == 0:
-        raise UserError(f"{path}: the export has no data rows")
-    if project_id is not None and project_id not in chooser.seen:
-        found = chooser.listing() or "none"
-        raise UserError(f"{path}: project id {project_id} is not in this export; projects found: {found}")
-    stats["rows_read"] = n
+        return Row(ctx=ctx, data_row_id=drid, global_key=_str(dr.get("global_key")),
+                   external_id=_str(dr.get("external_id")), row_data=_str(dr.get("row_data")), project_id=pid,
+                   media_attributes=media if isinstance(media, dict) else {},
+                   metadata=rec.get("metadata_fields") or [], labels=labels or [], fmt="v2")
+
+    def several_projects(self, rest: Iterator[tuple[str, Any]]) -> UserError:
+        """The error for an export with several projects, listing them all (`rest`: the records not read yet)."""
+        for _, rec in rest:
+            if isinstance(rec, dict) and isinstance(rec.get("projects"), dict):
+                self.chooser.seen.update(rec["projects"].keys())
+        return UserError(f"{self.path}: the export holds several projects; choose one with --project-id: "
+                         f"{self.chooser.listing()}")
+
+    def finish(self) -> None:
+        if self.records == 0:
+            raise UserError(f"{self.path}: the export has no data rows")
+        if self.project_id is not None and self.project_id not in self.chooser.seen:
+            found = self.chooser.listing() or "none"
+            raise UserError(f"{self.path}: project id {self.project_id} is not in this export; projects found: {found}")
+        self.stats["rows_read"] = self.records
+
+
+def _iter_v2(path: Path, fmt: str, project_id: str | None, stats: Counter) -> Iterator[Row]:
+    reader = V2Rows(path, project_id, stats)
+    records = _v2_records(path, fmt)
+    for ctx, rec in records:
+        try:
+            row = reader.row(ctx, rec)
+        except ProjectChooser.Several:
+            raise reader.several_projects(records) from None
+        if row is not None:
+            yield row
+    reader.finish()
 
 
 def first_place(path: Path, fmt: str, data_row_id: str) -> str:
@@ -341,7 +365,13 @@ def parse_v2_label(label: Any, ctx: str) -> LabelData:
         raise UserError(f"{ctx}: annotations.frames and annotations.segments must be objects keyed by frame / id")
     data = LabelData(label_id=lid)
     tracks = data.objects
-    for n, frame in sorted([(_frame_number(k, ctx), v) for k, v in frames.items()]):
+    numbered = {_frame_number(k, ctx): v for k, v in frames.items()}
+    if len(numbered) < len(frames):  # "1" and "01", say
+        counts = Counter(_frame_number(k, ctx) for k in frames)
+        twice = min(n for n, c in counts.items() if c > 1)
+        raise UserError(f"{ctx}: frame {twice} appears twice in annotations.frames "
+                        f"({', '.join(repr(k) for k in frames if _frame_number(k, ctx) == twice)})")
+    for n, frame in sorted(numbered.items()):
         if not isinstance(frame, dict):
             raise UserError(f"{ctx}: frame {n} must be an object")
         objects = frame.get("objects") or {}

@@ -54,12 +54,17 @@ def format_time(seconds: float) -> str:
 def fake_answer(bbox: Sequence[float], start: float, explanation: str | None, variant: str = "full",
                 bbox_decimals: int = 0) -> str:
     """The paper's FAKE answer for one trace, minus what the ablation `variant` removes."""
-    check_variant(variant)
-    text = f"{FAKE_PREFIX} The unnatural part is at {format_bbox(bbox, bbox_decimals)}"
-    if variant in ("full", "no_explanation"):
-        text += f" starting {format_time(start)} seconds"
-    text += "."
+    return fake_answers(bbox, start, explanation, (variant,), bbox_decimals)[0]
+
+
+def fake_answers(bbox: Sequence[float], start: float, explanation: str | None, variants: Sequence[str],
+                 bbox_decimals: int = 0) -> list[str]:
+    """`fake_answer` for each of `variants`, the shared parts formatted once."""
+    for variant in variants:
+        check_variant(variant)
+    head = f"{FAKE_PREFIX} The unnatural part is at {format_bbox(bbox, bbox_decimals)}"
+    timed = f"{head} starting {format_time(start)} seconds."
     explanation = " ".join((explanation or "").split())
-    if explanation and variant in ("full", "no_time"):
-        text += f" The reason is because {explanation}"
-    return text
+    reason = f" The reason is because {explanation}" if explanation else ""
+    return [(timed if v in ("full", "no_explanation") else head + ".") + (reason if v in ("full", "no_time") else "")
+            for v in variants]

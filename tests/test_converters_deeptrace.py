@@ -441,6 +441,8 @@ BAD_INPUTS = {
     "model_run_export": ('{"data_row": {"id": "x"}, "experiments": {}}\n', [], r"model-run export"),
     "duplicate_row": (_lines(_v2_row(), _v2_row()), [],
                       r"bad\.ndjson:2: data row \w+ \(video sdk_sample_video\.mp4\) already appeared at bad\.ndjson:1"),
+    "frame_twice": (_lines(json.loads(_lines(_v2_row()).replace('"19": {', '"019": {"objects": {}}, "19": {'))), [],
+                    r"bad\.ndjson:1: label \w+: frame 19 appears twice in annotations\.frames \('019', '19'\)"),
     "bad_segment": (_lines(json.loads(_lines(_v2_row()).replace("[18, 19]", "[19, 18]"))), [],
                     r"segments of object \w+: segment \[19, 18\] is not a valid"),
     "no_usable_rows": (_lines({**_v2_row(), "projects": {}}), [], r"no samples: 1 data rows"),
