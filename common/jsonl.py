@@ -48,29 +48,41 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
     with fh:
-        lineno = 0
         try:
-            for lineno, line in enumerate(fh, 1):
-                if not line or line.isspace():  # blank (`line.strip()` would copy every line)
-                    continue
+            yield from _records(path, fh, 1)
+        except UnicodeDecodeError:  # text mode decodes blocks ahead of the lines: find the line
+            raise UserError(_first_undecodable(path)) from None
+
+
+def _records(path: Path, lines: Iterable[str] | Iterable[bytes], first_line: int) -> Iterator[tuple[int, Any]]:
+    """`(line_number, record)` of each non-blank line; bytes lines are read as text mode would read them."""
+    for lineno, line in enumerate(lines, first_line):
+        if not line or line.isspace():  # blank (`line.strip()` would copy every line)
+            continue
+        try:
+            yield lineno, loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if isinstance(line, bytes):
                 try:
-                    yield lineno, loads(line)
-                except json.JSONDecodeError as exc:
-                    raise UserError(f"{where(path, lineno)}: invalid JSON: {exc.msg} (column {exc.colno})") from None
-        except UnicodeDecodeError as exc:
-            raise UserError(_not_utf8(path, lineno, exc)) from None
+                    if line.decode("utf-8").isspace():  # blank in Unicode's sense too
+                        continue
+                except UnicodeDecodeError as bad:
+                    raise UserError(_not_utf8(path, lineno, bad)) from None
+            raise UserError(f"{where(path, lineno)}: invalid JSON: {exc.msg} (column {exc.colno})") from None
 
 
-def _not_utf8(path: Path, after: int, exc: UnicodeDecodeError) -> str:
-    """The message for a file that is not UTF-8: the first line that does not decode (text mode reads ahead)."""
+def _not_utf8(path: Path, lineno: int, bad: UnicodeDecodeError) -> str:
+    return f"{where(path, lineno)}: not UTF-8 text ({bad.reason} at byte {bad.start + 1} of the line)"
+
+
+def _first_undecodable(path: Path) -> str:
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, 1):
-            if lineno > after:
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError as bad:
-                    return f"{where(path, lineno)}: not UTF-8 text ({bad.reason} at byte {bad.start + 1} of the line)"
-    return f"{path}: not UTF-8 text ({exc.reason})"
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return _not_utf8(path, lineno, bad)
+    return f"{path}: not UTF-8 text"
 
 
 @dataclass(frozen=True)
@@ -115,19 +127,7 @@ def iter_jsonl_chunk(path: str | os.PathLike[str], chunk: LineChunk) -> Iterator
     with path.open("rb") as fh:
         fh.seek(chunk.start)
         data = fh.read(chunk.end - chunk.start)
-    for lineno, line in enumerate(data.split(b"\n"), chunk.first_line):
-        if not line or line.isspace():
-            continue
-        try:
-            yield lineno, loads(line)  # bytes: orjson reads them as they are, no decoding and encoding again
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            try:
-                if line.decode("utf-8").isspace():  # blank in Unicode's sense too, as `iter_jsonl` sees it
-                    continue
-            except UnicodeDecodeError as bad:
-                raise UserError(f"{where(path, lineno)}: not UTF-8 text ({bad.reason} at byte {bad.start + 1} "
-                                "of the line)") from None
-            raise UserError(f"{where(path, lineno)}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    yield from _records(path, data.split(b"\n"), chunk.first_line)  # bytes go to orjson as read, not decoded
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:

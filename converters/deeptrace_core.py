@@ -662,6 +662,11 @@ def _counts() -> dict:
             "with_explanation": 0, "with_categories": 0}
 
 
+def _add_counts(into: dict, counts: dict) -> None:
+    for k, v in counts.items():
+        into[k] += v
+
+
 class DatasetWriter:
     """Streams samples into `out/[<variant>/]{train,val,test}.jsonl` + `stats.json`, all-or-nothing.
 
@@ -771,9 +776,7 @@ class DatasetWriter:
             if text:
                 self.files[key].write(text)
         for s in SPLITS:
-            c = self.counts[s]
-            for k, v in part.counts[s].items():
-                c[k] += v
+            _add_counts(self.counts[s], part.counts[s])
             self.categories[s].update(part.categories[s])
         self.videos.update(part.videos)
         return True
@@ -781,8 +784,7 @@ class DatasetWriter:
     def stats(self) -> dict:
         total = _counts()
         for c in self.counts.values():
-            for k, v in c.items():
-                total[k] += v
+            _add_counts(total, c)
         cats = {s: dict(self.categories[s].most_common()) for s in SPLITS}
         cats["total"] = dict(sum(self.categories.values(), Counter()).most_common())
         return {"splits": self.counts, "total": total, "categories": cats}

@@ -201,17 +201,23 @@ def convert_rows(rows: Iterable[Row], s: Settings, writer: DatasetWriter, counte
 
 
 class Tally(NamedTuple):
+    """What a conversion counted besides the samples: skips and fix-ups, missing media, files, projects."""
+
     counter: Counter
     missing: list[dict]
     files: SharedFiles
     projects: Counter
 
+    @classmethod
+    def new(cls) -> Tally:
+        counter: Counter = Counter()
+        return cls(counter, [], SharedFiles(counter), Counter())
+
 
 def convert_export(s: Settings, writer: DatasetWriter, progress: bool) -> Tally:
     """The whole export in one pass: the reference for every result and every error."""
-    counter: Counter = Counter()
-    tally = Tally(counter, [], SharedFiles(counter), Counter())
-    rows = iter_rows(s.export, s.fmt, s.project_id, counter)
+    tally = Tally.new()
+    rows = iter_rows(s.export, s.fmt, s.project_id, tally.counter)
     convert_rows(tqdm(rows, desc="data rows", unit="row", disable=None if progress else True), s, writer,
                  *tally)
     return tally
@@ -271,8 +277,8 @@ def convert_in_chunks(s: Settings, writer: DatasetWriter, chunks: list[LineChunk
     died: the one-pass conversion then reports the problem (or does the work).
     """
     global _settings
-    counter: Counter = Counter()
-    tally = Tally(counter, [], SharedFiles(counter), Counter())
+    tally = Tally.new()
+    counter = tally.counter
     seen: Counter = Counter()
     records = 0
     _settings = s
