@@ -45,7 +45,7 @@ if __package__ in (None, ""):  # run as a script (--breakdown)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import Case  # noqa: E402
-from tests.fakeclue_data import CATES, QUESTION, answer  # noqa: E402
+from tests.support.fakeclue_data import CATES, QUESTION, answer  # noqa: E402
 
 _CLAUSES = (
     "the skin texture is overly smooth and wax-like around the cheeks", "the eyes have mismatched reflections",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.harness import Case
 from eval.judge import Judge, JudgeRequest
-from tests.judge_server import JudgeServer
+from tests.support.judge_server import JudgeServer
 
 LATENCY = 0.2
 _SERVER: JudgeServer | None = None

@@ -3,7 +3,7 @@
     bash recipes/demo.sh                      # = setup, then: python recipes/demo.py
     python recipes/demo.py --out outputs/demo --steps 400 [--judge-base-url URL --judge-model M]
 
-1. builds a tiny random model locally (tests/tiny_models.py; no download),
+1. builds a tiny random model locally (tests/support/tiny_models.py; no download),
 2. converts samples/deeptrace (a LabelBox Export v2 + mp4 clips) with converters/labelbox_to_swift.py,
 3. trains it with the headline recipe itself (recipes/<arch>_full.sh) plus CPU flags,
 4. generates with recipes/infer.sh on the train split (seen in training) and the test split (held out),
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from common.errors import UserError, run_cli  # noqa: E402
 from common.swift import CPU_TRAIN_FLAGS, run_recipe  # noqa: E402
-from tests import tiny_models  # noqa: E402
+from tests.support import tiny_models  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "deeptrace"
 # The headline recipe, recipes/videollama3_full.sh, on a tiny native VideoLLaMA3 (--arch qwen2_5_vl: the tiny

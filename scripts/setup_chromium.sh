@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs headless Chromium (the Debian package `chromium`), which the report tests (tests/test_report.py) open
+# Installs headless Chromium (the Debian package `chromium`), which the report tests (tests/eval/test_report.py) open
 # eval/report.py's HTML in. Idempotent: a no-op when `chromium` is already on PATH. Called by tests/run.sh and .ci/run.
 #
 #   bash scripts/setup_chromium.sh

@@ -4,7 +4,7 @@
     python samples/deeptrace/make_samples.py          # rewrites videos/*.mp4 and real/*.mp4
     python samples/deeptrace/make_samples.py --check  # only checks that every clip exists and matches export_v2.ndjson
 
-The clips are synthetic (tests/media.write_mp4: a coloured background with a moving white square); only their size,
+The clips are synthetic (tests/support/media.write_mp4: a coloured background, a moving white square); only their size,
 frame rate and frame count matter to the converter. `export_v2.ndjson` is a hand-made LabelBox Export v2 file for a
 fictitious project; its data rows name the fake clips by global_key and declare their media_attributes, which must
 agree with FAKE below. Clip names were chosen so that the default split (8:1:1, seed 0) puts at least one fake and one
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from common.media import probe_video  # noqa: E402
-from tests.media import write_mp4  # noqa: E402
+from tests.support.media import write_mp4  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 WIDTH, HEIGHT = 64, 48

@@ -1,4 +1,4 @@
-"""eval/report.py: the HTML report built from real mp4/png media, opened in headless Chromium (tests/cdp.py) —
+"""eval/report.py: the HTML report built from real mp4/png media, opened in headless Chromium (tests/support/cdp.py) —
 DOM queries, filters, pagination, a non-blank screenshot, no console errors, no request leaving file:// — plus
 the judge scores read from score.py's real judge cache, FakeClue/DeepfakeJudge cards, atomic output and errors."""
 
@@ -17,13 +17,13 @@ from PIL import Image, ImageStat
 
 from eval import report, score
 from prompts.deeptrace import REAL_ANSWER, fake_answer
-from tests.cdp import Browser, find_chromium
-from tests.eval_samples import prediction, reference, standard_set, write
-from tests.judge_server import JudgeServer
-from tests.media import write_mp4, write_png
+from tests.support.cdp import Browser, find_chromium
+from tests.support.eval_samples import prediction, reference, standard_set, write
+from tests.support.judge_server import JudgeServer
+from tests.support.media import write_mp4, write_png
 
-ROOT = Path(__file__).resolve().parents[1]
-W, H = 64, 48  # the clips' size (tests/media.py); the references' boxes are scaled to it
+ROOT = Path(__file__).resolve().parents[2]
+W, H = 64, 48  # the clips' size (tests/support/media.py); the references' boxes are scaled to it
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,8 @@ def browser():
 
 
 def deeptrace_refs(tmp: Path) -> list[dict]:
-    """tests/eval_samples.standard_set() on real 64x48 clips (6 s, 4 fps): 8 fake traces on 6 videos + 4 real."""
+    """standard_set() (tests/support/eval_samples.py) on real 64x48 clips (6 s, 4 fps): 8 fake traces, 6 videos,
+    4 real."""
     refs = standard_set()
     for i, ref in enumerate(refs):
         meta = ref["meta"]
@@ -111,6 +112,7 @@ def scored(tmp_path_factory):
     return tmp, ref_path, pred_path, refs
 
 
+@pytest.mark.e2e
 def test_deeptrace_report_in_chromium(scored, browser, tmp_path):
     tmp, ref_path, pred_path, refs = scored
     out = tmp_path / "report"
@@ -207,6 +209,7 @@ def test_deeptrace_report_in_chromium(scored, browser, tmp_path):
     assert page.requests and all(url.startswith("file://") for url in page.requests)
 
 
+@pytest.mark.e2e
 def test_thousands_of_samples_are_paginated(browser, tmp_path):
     """1,500 samples: only one page of cards is in the DOM; paging, filtering and the page size work."""
     clip = str(write_mp4(tmp_path / "clip.mp4", 3, width=W, height=H, fps=4, frames=24))
@@ -278,6 +281,7 @@ def image_task_files(tmp: Path) -> dict[str, tuple[Path, Path]]:
     return out
 
 
+@pytest.mark.e2e
 def test_fakeclue_and_deepfakejudge_cards(browser, tmp_path):
     files = image_task_files(tmp_path)
     ref_path, pred_path = files["fakeclue"]

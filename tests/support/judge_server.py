@@ -13,8 +13,8 @@ Every request is logged (`server.log`): arrival index, prompt (the last message'
 parts joined by newlines), the whole request body (`body`: model, messages with image parts, sampling parameters),
 authorization header, action and outcome ("answered", "status", "dropped", "late").
 
-Command line (for demos and benchmarks): `python tests/judge_server.py [--port 0] [--latency 0.2]` prints the base URL
-and serves the rule judge until interrupted.
+Command line (for demos and benchmarks): `python tests/support/judge_server.py [--port 0] [--latency 0.2]` prints the
+base URL and serves the rule judge until interrupted.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ import pytest
 
 from common.jsonl import read_jsonl, write_jsonl
 from common.swift import CPU_INFER_FLAGS, CPU_TRAIN_FLAGS, run_recipe
-from tests.test_deepfakejudge import BAD, GOOD, fakeclue_refs, infer_lines, pairwise_split, pointwise_split
+from tests.eval.test_deepfakejudge import BAD, GOOD, fakeclue_refs, infer_lines, pairwise_split, pointwise_split
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONVERTER = ROOT / "converters" / "deepfakejudge_to_swift.py"
 SCORE = ROOT / "eval" / "score.py"
 QWEN_FLAGS = ["--model_type", "qwen2_5_vl", "--template", "qwen2_5_vl"]

@@ -14,9 +14,9 @@ import pytest
 from common.errors import UserError
 from common.jsonl import read_jsonl
 from converters import fakeclue_to_swift as conv
-from tests.fakeclue_data import QUESTION, answer, record, records, write_annotation, write_images
+from tests.support.fakeclue_data import QUESTION, answer, record, records, write_annotation, write_images
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "converters" / "fakeclue_to_swift.py"
 
 

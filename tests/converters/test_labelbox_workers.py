@@ -15,9 +15,9 @@ import pytest
 import converters.labelbox_to_swift as lb
 from common.errors import UserError
 from common.parallel import usable_cpus
-from tests.media import write_mp4
+from tests.support.media import write_mp4
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PITFALLS = ROOT / "tests" / "fixtures" / "labelbox" / "v2_pitfalls.ndjson"
 ROWS = [json.loads(line) for line in PITFALLS.read_text().splitlines()]  # 8 rows, one project, every pitfall
 

@@ -26,11 +26,11 @@ from common.jsonl import write_jsonl
 from common.swift import CPU_INFER_FLAGS, CPU_TRAIN_FLAGS, run_recipe
 from prompts.deeptrace import REAL_ANSWER, fake_answer, question
 from recipes import lib
-from tests.media import write_mp4, write_png
-from tests.swift_results import assert_results_follow_inputs
-from tests.tiny_models import build_qwen_tokenizer
+from tests.support.media import write_mp4, write_png
+from tests.support.swift_results import assert_results_follow_inputs
+from tests.support.tiny_models import build_qwen_tokenizer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
 PLUGIN = RECIPES / "plugins" / "videollama3.py"
 CONVERTER = RECIPES / "plugins" / "convert_videollama3.py"
@@ -439,6 +439,7 @@ STEPS = ["--max_steps", "2", "--save_strategy", "steps", "--save_steps", "2", "-
 
 
 
+@pytest.mark.e2e
 def test_full_recipe_zero3_then_infer(tiny_videollama3: Path, deeptrace_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "full"
     env = {"MODEL": str(tiny_videollama3), "DATA": str(deeptrace_data), "OUTPUT_DIR": str(out),
@@ -469,6 +470,7 @@ def test_full_recipe_zero3_then_infer(tiny_videollama3: Path, deeptrace_data: Pa
     assert_results_follow_inputs(result, deeptrace_data / "val.jsonl")
 
 
+@pytest.mark.e2e
 def test_lora_recipe_then_infer_adapter(tiny_videollama3: Path, deeptrace_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "lora"
     env = {"MODEL": str(tiny_videollama3), "DATA": str(deeptrace_data), "OUTPUT_DIR": str(out),

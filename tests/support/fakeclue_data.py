@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tests.media import write_png
+from tests.support.media import write_png
 
 QUESTION = "<image>Does the image looks real/fake?"  # sic: the released data says "looks"
 CATES = ("deepfake", "human", "animal", "object", "scene", "satellite", "doc")

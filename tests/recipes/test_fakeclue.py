@@ -17,9 +17,9 @@ import pytest
 from common.jsonl import read_jsonl
 from common.swift import CPU_INFER_FLAGS, CPU_TRAIN_FLAGS, run_recipe
 from recipes import lib
-from tests.fakeclue_data import records, write_annotation, write_images
+from tests.support.fakeclue_data import records, write_annotation, write_images
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
 STEPS = ["--max_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "2"]
 
@@ -82,6 +82,7 @@ def test_bad_input_fails_with_one_line_before_swift(data: Path, tmp_path: Path) 
         assert len(lines) == 1 and lines[0].startswith(f"{script}: error: ") and message in lines[0], lines
 
 
+@pytest.mark.e2e
 def test_fakevlm_llava_full_then_infer_then_score(tiny_llava1_5_hf: Path, data: Path, tmp_path: Path) -> None:
     out = tmp_path / "fakevlm"
     env = {"MODEL": str(tiny_llava1_5_hf), "DATASET": str(data / "train.jsonl"), "OUTPUT_DIR": str(out),
@@ -124,6 +125,7 @@ def test_fakevlm_llava_full_then_infer_then_score(tiny_llava1_5_hf: Path, data: 
     assert "| Acc. ↑ |" in proc.stdout and "| cate | n |" in proc.stdout
 
 
+@pytest.mark.e2e
 def test_fakeclue_qwen2_5_vl_lora(tiny_qwen2_5_vl: Path, data: Path, tmp_path: Path) -> None:
     out = tmp_path / "lora"
     env = {"MODEL": str(tiny_qwen2_5_vl), "DATASET": str(data / "train.jsonl"), "VAL_DATASET": str(data / "test.jsonl"),

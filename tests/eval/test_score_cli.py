@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from prompts.deeptrace import fake_answer
-from tests.eval_samples import prediction, reference, standard_set, write
-from tests.judge_server import JudgeServer, rule_judge
+from tests.support.eval_samples import prediction, reference, standard_set, write
+from tests.support.judge_server import JudgeServer, rule_judge
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCORE = ROOT / "eval" / "score.py"
 SECRET = "sk-test-NEVER-WRITTEN-93c2"
 

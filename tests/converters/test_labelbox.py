@@ -19,9 +19,9 @@ import pytest
 from common.errors import UserError
 from converters.labelbox_to_swift import main
 from prompts import deeptrace as prompts
-from tests.media import write_mp4
+from tests.support.media import write_mp4
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures" / "labelbox"
 CLI = ROOT / "converters" / "labelbox_to_swift.py"
 SAMPLES = ROOT / "samples" / "deeptrace"

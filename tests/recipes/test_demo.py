@@ -18,10 +18,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common.jsonl import read_jsonl
-from tests.judge_server import JudgeServer
+import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from common.jsonl import read_jsonl
+from tests.support.judge_server import JudgeServer
+
+ROOT = Path(__file__).resolve().parents[2]
 BOX = re.compile(r"\[(\d+), (\d+), (\d+), (\d+)\]")
 
 
@@ -32,6 +34,7 @@ def split_box(answer: str) -> tuple[str, tuple[str, ...]]:
     return answer[:found.start()] + "[box]" + answer[found.end():], found.groups()
 
 
+@pytest.mark.e2e
 def test_demo_memorises_the_sample_and_scores_it_perfectly(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     with JudgeServer() as server:

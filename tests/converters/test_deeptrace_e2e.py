@@ -10,7 +10,7 @@ from common.jsonl import read_jsonl
 from common.swift import CPU_TRAIN_FLAGS, run_swift
 from converters.labelbox_to_swift import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples" / "deeptrace"
 
 

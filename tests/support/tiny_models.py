@@ -1,6 +1,6 @@
 """Tiny, randomly initialised multimodal models built locally (no model hub), for tests and the CPU demo.
 
-    python tests/tiny_models.py qwen2_5_vl OUT_DIR [--hidden 64] [--seed 0]
+    python tests/support/tiny_models.py qwen2_5_vl OUT_DIR [--hidden 64] [--seed 0]
 
 Each builder writes a `save_pretrained` directory that loads with `AutoModelForImageTextToText` /
 `AutoProcessor.from_pretrained` and through `swift sft --model OUT_DIR --model_type T --template T`, plus
@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from common.errors import UserError, run_cli  # noqa: E402
 
@@ -183,7 +183,7 @@ def build_videollama3(out_dir: Path, hidden: int = 64, seed: int = 0) -> dict:
     model.generation_config.pad_token_id = QWEN_FIRST_SPECIAL_ID
     model.save_pretrained(out_dir)
     build_processor(build_qwen_tokenizer(), min_tokens=1, max_tokens=16).save_pretrained(out_dir)
-    plugin = Path(__file__).resolve().parents[1] / "recipes" / "plugins" / "videollama3.py"
+    plugin = Path(__file__).resolve().parents[2] / "recipes" / "plugins" / "videollama3.py"
     return {"model_type": "videollama3", "template": "videollama3",
             "extra_swift_args": ["--external_plugins", str(plugin)]}
 

@@ -25,9 +25,9 @@ import pytest
 from common.errors import UserError
 from converters.deeptrace_to_swift import main
 from prompts import deeptrace as prompts
-from tests.media import write_mp4
+from tests.support.media import write_mp4
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "fixtures" / "deeptracereward" / "all_data.json"
 CLI = ROOT / "converters" / "deeptrace_to_swift.py"
 

@@ -18,11 +18,11 @@ from safetensors import safe_open
 from common.jsonl import read_jsonl, write_jsonl
 from common.swift import CPU_INFER_FLAGS, CPU_TRAIN_FLAGS, run_swift
 from prompts.deeptrace import REAL_ANSWER, fake_answer, question
-from tests import tiny_models
-from tests.media import write_mp4, write_png
-from tests.swift_results import assert_results_follow_inputs
+from tests.support import tiny_models
+from tests.support.media import write_mp4, write_png
+from tests.support.swift_results import assert_results_follow_inputs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QWEN_FLAGS = ["--model_type", "qwen2_5_vl", "--template", "qwen2_5_vl"]
 
 
@@ -92,7 +92,7 @@ def test_tiny_qwen2_5_vl_loads_with_real_special_ids(tiny_qwen2_5_vl: Path) -> N
 
 
 def test_tiny_model_cli_rejects_unknown_architecture(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "tiny_models.py"), "gpt9", str(tmp_path / "m")],
+    proc = subprocess.run([sys.executable, str(ROOT / "tests/support/tiny_models.py"), "gpt9", str(tmp_path / "m")],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     known = ", ".join(sorted(tiny_models.BUILDERS))
@@ -102,6 +102,7 @@ def test_tiny_model_cli_rejects_unknown_architecture(tmp_path: Path) -> None:
 
 # --- swift sft / swift infer on images and videos -------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_sft_lora_then_infer(tiny_qwen2_5_vl: Path, mixed_data: Path, tmp_path: Path) -> None:
     ckpt = sft(tiny_qwen2_5_vl, mixed_data, tmp_path / "lora", "--tuner_type", "lora", "--learning_rate", "1e-3")
     assert (ckpt / "adapter_model.safetensors").is_file()
@@ -112,6 +113,7 @@ def test_sft_lora_then_infer(tiny_qwen2_5_vl: Path, mixed_data: Path, tmp_path: 
     assert_results_follow_inputs(results, mixed_data)
 
 
+@pytest.mark.e2e
 def test_sft_full_then_infer(tiny_qwen2_5_vl: Path, mixed_data: Path, tmp_path: Path) -> None:
     ckpt = sft(tiny_qwen2_5_vl, mixed_data, tmp_path / "full", "--tuner_type", "full", "--learning_rate", "1e-3",
                "--freeze_vit", "false", "--freeze_aligner", "false", "--save_only_model", "true")
@@ -126,6 +128,7 @@ def test_sft_full_then_infer(tiny_qwen2_5_vl: Path, mixed_data: Path, tmp_path: 
 
 # --- DeepSpeed through torchrun (one process) -----------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_deepspeed_zero2_lora(tiny_qwen2_5_vl: Path, mixed_data: Path, tmp_path: Path) -> None:
     ckpt = sft(tiny_qwen2_5_vl, mixed_data, tmp_path / "ds2", "--tuner_type", "lora", "--deepspeed", "zero2",
                nproc_per_node=1)
@@ -135,6 +138,7 @@ def test_deepspeed_zero2_lora(tiny_qwen2_5_vl: Path, mixed_data: Path, tmp_path:
     assert args["deepspeed"]["zero_optimization"]["stage"] == 2
 
 
+@pytest.mark.e2e
 def test_deepspeed_zero3_full_then_infer(tiny_qwen2_5_vl: Path, mixed_data: Path, tmp_path: Path) -> None:
     ckpt = sft(tiny_qwen2_5_vl, mixed_data, tmp_path / "ds3", "--tuner_type", "full", "--deepspeed", "zero3",
                "--learning_rate", "1e-3", nproc_per_node=1)
@@ -147,6 +151,7 @@ def test_deepspeed_zero3_full_then_infer(tiny_qwen2_5_vl: Path, mixed_data: Path
 
 # --- learning: data -> template -> labels -> inference is consistent -------------------------------------------
 
+@pytest.mark.e2e
 def test_full_finetune_memorises_deeptrace_answers(tiny_qwen2_5_vl: Path, tmp_path: Path) -> None:
     traces = [([4, 6, 30, 40], 0.5, "a hand melts."), ([10, 2, 60, 20], 1.0, "the dog has five legs."),
               ([0, 0, 32, 24], 0.2, None), None, ([20, 10, 50, 44], 1.5, "the car floats.")]

@@ -1,6 +1,7 @@
-"""eval/api_baseline.py against a real OpenAI-compatible server on 127.0.0.1 (tests/judge_server.py): the requests it
-sends (model, frames per request, timestamps, the App. E prompt byte-exact, images as data URLs), the swift-infer
-layout of its output scored by eval/score.py, retries, the cache on a re-run, the budget, and one-line errors."""
+"""eval/api_baseline.py against a real OpenAI-compatible server on 127.0.0.1 (tests/support/judge_server.py): the
+requests it sends (model, frames per request, timestamps, the App. E prompt byte-exact, images as data URLs), the
+swift-infer layout of its output scored by eval/score.py, retries, the cache on a re-run, the budget and
+one-line errors."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from PIL import Image
 
 from eval.join import join
 from eval.judge import Judge, JudgeRequest
-from tests.eval_samples import reference, write
-from tests.judge_server import JudgeServer
-from tests.media import frame_array, write_mp4, write_png
+from tests.support.eval_samples import reference, write
+from tests.support.judge_server import JudgeServer
+from tests.support.media import frame_array, write_mp4, write_png
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "eval" / "api_baseline.py"
 ZERO_SHOT = (ROOT / "prompts" / "deeptrace" / "zero_shot.txt").read_bytes().decode("utf-8")  # App. E, byte-exact
 SECRET = "sk-test-api-baseline-7d1e"

@@ -28,7 +28,7 @@ from converters.deeptrace_core import (
 )
 from prompts import deeptrace as prompts
 
-REF_V1 = Path(__file__).parent / "fixtures" / "labelbox" / "v1_frames_inlined.json"
+REF_V1 = Path(__file__).resolve().parents[1] / "fixtures" / "labelbox" / "v1_frames_inlined.json"
 
 
 # --------------------------------------------------------------------------------------------------------------------

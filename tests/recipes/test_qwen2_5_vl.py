@@ -22,10 +22,10 @@ from common.jsonl import write_jsonl
 from common.swift import CPU_INFER_FLAGS, CPU_TRAIN_FLAGS, run_recipe
 from prompts.deeptrace import REAL_ANSWER, VARIANTS, fake_answer, question
 from recipes import lib, paper
-from tests.media import write_mp4
-from tests.swift_results import assert_results_follow_inputs
+from tests.support.media import write_mp4
+from tests.support.swift_results import assert_results_follow_inputs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
 QWEN_FLAGS = ["--model_type", "qwen2_5_vl", "--template", "qwen2_5_vl"]
 STEPS = ["--max_steps", "2", "--max_length", "1024", "--logging_steps", "1"]
@@ -145,6 +145,7 @@ def test_bad_input_fails_with_one_line_before_swift(data: Path, tmp_path: Path) 
 
 # --- the bash recipes, executed -------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_full_recipe_zero3_torchrun_then_infer(tiny_qwen2_5_vl: Path, data: Path, tmp_path: Path) -> None:
     out = tmp_path / "full"
     # FPS / FPS_MAX_FRAMES unset: the config's ENV (fps 1, at most 20 frames) applies.
@@ -178,6 +179,7 @@ def test_full_recipe_zero3_torchrun_then_infer(tiny_qwen2_5_vl: Path, data: Path
     assert_results_follow_inputs(result, data / "full" / "test.jsonl", nonempty=False)
 
 
+@pytest.mark.e2e
 def test_lora_recipe_variant_and_override_then_infer_adapter(tiny_qwen2_5_vl: Path, data: Path,
                                                              tmp_path: Path) -> None:
     out = tmp_path / "lora"
@@ -209,6 +211,7 @@ def test_lora_recipe_variant_and_override_then_infer_adapter(tiny_qwen2_5_vl: Pa
 
 # --- the Python recipe -----------------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_ablations_end_to_end(tiny_qwen2_5_vl: Path, data: Path, tmp_path: Path) -> None:
     out = tmp_path / "abl"
     sft = " ".join([*STEPS, *CPU_TRAIN_FLAGS, "--add_version", "true"])

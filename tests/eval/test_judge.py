@@ -1,4 +1,5 @@
-"""The generic judge client against a real OpenAI-compatible HTTP server on 127.0.0.1 (tests/judge_server.py)."""
+"""The generic judge client against a real OpenAI-compatible HTTP server on 127.0.0.1
+(tests/support/judge_server.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from eval.deeptrace import JUDGE_PROMPT, judge_messages, parse_judge_score
 from eval.judge import Judge, JudgeCache, JudgeError, JudgeRequest, cache_key, retry_after_seconds
-from tests.judge_server import JudgeServer, rule_judge
+from tests.support.judge_server import JudgeServer, rule_judge
 
 SECRET = "sk-test-DO-NOT-LEAK-5b1f"
 

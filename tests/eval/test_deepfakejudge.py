@@ -1,7 +1,7 @@
 """DeepfakeJudge without swift: byte-exact templates and filling, output parsers, the converter (released splits and
 --build), and the three scorers with hand-computed metrics, through the real CLIs.
 
-The released-shaped sample splits built here (`write_split`) are reused by tests/test_deepfakejudge_e2e.py.
+The released-shaped sample splits built here (`write_split`) are reused by tests/recipes/test_deepfakejudge.py.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from common.jsonl import read_jsonl, write_jsonl
 from converters import deepfakejudge_to_swift as conv
 from eval import score as score_cli
 from prompts import deepfakejudge as P
-from tests.media import write_png
+from tests.support.media import write_png
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT.parent / "shared" / "reference" / "deepfakejudge"  # the upstream copies, where this checkout has them
 SHA256 = {  # of the upstream files (github.com/KjAeRsTuIsK/DeepfakeJudge @ 078ce19, CRLF)
     "pointwise_prompt.txt": "0b33ef73c8cda74891bab9548a32f76ef8edc2ca5d26a1527c0e6727b72e172b",
