@@ -1,4 +1,8 @@
-"""DeeptraceReward scoring (paper Table 2; SPEC §4): parse, judge explanations, aggregate. See eval/README.md.
+"""DeeptraceReward scoring (paper Table 2): read references, score each response, judge explanations, aggregate.
+
+The answer format (question, rendering, parsing, box conventions, rounding) is `prompts/deeptrace.py`'s; this module
+scores what it reads. `score_response` is the per-sample step (parse -> frame fractions -> metrics, no judge), shared
+with the RL rewards. See eval/README.md.
 
 `metrics` is the paper's per-sample protocol. Everything of ours is reported beside it and never changes it:
 `per_video` (each video once, each prediction scored against the trace of its video that it matches best),
@@ -8,65 +12,42 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-import prompts
 from common.errors import UserError, where
 from eval import metrics as M
-from eval.join import Pair, reference_meta
+from eval.join import Pair, assistant_text, reference_meta
 from eval.judge import JudgeRequest
-from eval.parse import FAKE, REAL, box_to_ratio, canonical_box_format, parse_generation
 from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci
 from eval.tasks import ScoreContext
+from prompts import deeptrace as D
+from prompts.deeptrace import FAKE, REAL, judge_messages, parse_judge_score
 
 NAME = "deeptrace"
-JUDGE_PROMPT_FILE = "deeptrace/judge.txt"
-JUDGE_PROMPT = prompts.load(JUDGE_PROMPT_FILE)  # the paper's App. D text, verbatim
+JUDGE_PROMPT_FILE = D.JUDGE_PROMPT_FILE
 
-
-# --- judge prompt and reply --------------------------------------------------------------------------------------
-
-
-def judge_messages(reference: str, prediction: str) -> list[dict[str, str]]:
-    """App. D prompt + one more pair in the style of its examples (our reconstruction: the paper shows no slots).
-
-    The whole prompt is one user message: the paper's text, a blank line, then
-    `Ground Truth: '<reference>'` / `Predicted   : '<prediction>'` / `Answer      :` (whitespace-normalised texts).
-    """
-    reference, prediction = " ".join(reference.split()), " ".join(prediction.split())
-    text = f"{JUDGE_PROMPT}\nGround Truth: '{reference}'\nPredicted   : '{prediction}'\nAnswer      :"
-    return [{"role": "user", "content": text}]
-
-
-_SCORE_NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?|\.\d+)(?!\.?\d)")
-
-
-def parse_judge_score(reply: str) -> float | None:
-    """0, 0.5 or 1 when the reply states exactly one number and it is one of those; otherwise None."""
-    values = {float(n) for n in _SCORE_NUMBER.findall(reply or "")}
-    if len(values) == 1:
-        value = values.pop()
-        if value in (0.0, 0.5, 1.0):
-            return value
-    return None
+# Scoring issues (beside the codec's parse issues, prompts/deeptrace.ISSUES), counted in metrics.json parse.issues
+OUTSIDE = "box outside the frame"  # under the box convention used; see the warning in `box_convention_check`
+FRAMES_WITHOUT_FPS = "time in frames, no fps"  # meta.fps is needed to turn a frame number into seconds
+OUTSIDE_SHARE = 0.05  # more than this share of predicted boxes outside the frame prints one warning
 
 
 # --- references --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reference:
     truth: M.Truth
     group: str
     categories: tuple[str, ...]
     source: str | None
-    answer_format: str
+    answer_format: D.BoxFormat  # the box convention the generations are read in
     width: float | None
     height: float | None
+    fps: float | None = None
 
 
 def _number(meta: dict, key: str, ctx: str, *, positive: bool = False, optional: bool = False) -> float | None:
@@ -80,7 +61,44 @@ def _number(meta: dict, key: str, ctx: str, *, positive: bool = False, optional:
     return float(value)
 
 
-def read_reference(record: dict[str, Any], ctx: str, bbox_format: str | None) -> Reference:
+def _meta_format(meta: dict, key: str, ctx: str) -> D.BoxFormat:
+    name = meta.get(key) or "pixels"
+    found = D.box_format(name)
+    if found is None:
+        raise UserError(f"{ctx}: unknown meta.{key} {name!r} (known: {', '.join(D.BOX_FORMAT_NAMES)})")
+    return found
+
+
+def _trained_on(record: dict[str, Any], fmt: D.BoxFormat, width: float, height: float,
+                box: M.Box, start: float, ctx: str) -> tuple[M.Box, float]:
+    """The box and onset the reference's own answer states (what the model was trained on: rounded numbers), checked
+    against meta; the meta values where the answer states none."""
+    text = assistant_text(record)
+    said = D.parse(text, strict=True) if text else None
+    if said is None or said.label != FAKE or said.box is None:
+        return box, start
+    stated = D.to_ratio(said.box, fmt, width, height)
+    # the answer holds meta's numbers rounded to its convention's unit (meta.bbox itself has 3 decimals of a pixel)
+    unit = 1.0 / fmt.scale if fmt.scale else None
+    tol_x, tol_y = (0.51 * unit, 0.51 * unit) if unit else (0.51 / width, 0.51 / height)
+    if fmt.decimals:
+        tol_x = tol_y = 0.51 * 10.0 ** -fmt.decimals
+    if any(abs(a - b) > tol for a, b, tol in zip(stated, box, (tol_x, tol_y, tol_x, tol_y), strict=True)):
+        raise UserError(f"{ctx}: the reference answer's box {D.format_bbox(said.box, fmt)} read as {fmt.name} "
+                        f"(meta.answer_bbox_format) is not meta.bbox rounded; is meta.answer_bbox_format right?")
+    if said.start is None:
+        return stated, start
+    if abs(said.start - start) > 0.51 * 10.0 ** -D.TIME_DECIMALS:
+        raise UserError(f"{ctx}: the reference answer's onset {said.start:g} s is not meta.start {start:g} rounded")
+    return stated, said.start
+
+
+def read_reference(record: dict[str, Any], ctx: str, bbox_format: str | None = None) -> Reference:
+    """One reference line: meta checked, the truth in frame fractions and seconds.
+
+    A fake sample is scored against what its answer (the last assistant message, when it is the codec's FAKE answer)
+    says: meta.bbox and meta.start rounded the way the answer writes them. `bbox_format` overrides the convention the
+    generations are read in (default: meta.answer_bbox_format, else pixels)."""
     meta = reference_meta(record, ctx, NAME, "converters/*_to_swift.py", (FAKE, REAL))
     label = meta["label"]
     videos = record.get("videos")
@@ -89,13 +107,11 @@ def read_reference(record: dict[str, Any], ctx: str, bbox_format: str | None) ->
     if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
         raise UserError(f"{ctx}: meta.categories must be a list of strings")
     source = meta.get("source")
-    answer_format = bbox_format or canonical_box_format(meta.get("answer_bbox_format") or meta.get("bbox_format")
-                                                        or "pixels")
-    if answer_format is None:
-        raise UserError(f"{ctx}: unknown meta.answer_bbox_format {meta.get('answer_bbox_format')!r} "
-                        f"(use pixels/abs, norm1000 or norm1, or pass --bbox-format)")
+    data_format = _meta_format(meta, "answer_bbox_format", ctx)
+    answer_format = D.BOX_FORMATS[bbox_format] if bbox_format else data_format
     width = _number(meta, "width", ctx, positive=True, optional=label == REAL)
     height = _number(meta, "height", ctx, positive=True, optional=label == REAL)
+    fps = _number(meta, "fps", ctx, positive=True, optional=True)
     if label == REAL:
         truth = M.Truth(REAL)
     else:
@@ -103,52 +119,99 @@ def read_reference(record: dict[str, Any], ctx: str, bbox_format: str | None) ->
         if not (isinstance(bbox, list) and len(bbox) == 4 and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)):
             raise UserError(f"{ctx}: a fake sample needs meta.bbox = [x0, y0, x1, y1] (got {bbox!r})")
-        gt_format = canonical_box_format(meta.get("bbox_format") or "pixels")
-        if gt_format is None:
-            raise UserError(f"{ctx}: unknown meta.bbox_format {meta.get('bbox_format')!r}")
         explanation = meta.get("explanation")
         if explanation is not None and not isinstance(explanation, str):
             raise UserError(f"{ctx}: meta.explanation must be a string or null")
+        box = D.to_ratio(bbox, _meta_format(meta, "bbox_format", ctx), width, height)
+        box, start = _trained_on(record, data_format, width, height, box, _number(meta, "start", ctx), ctx)
         truth = M.Truth(
-            FAKE, box=box_to_ratio(bbox, gt_format, width, height), start=_number(meta, "start", ctx),
-            end=_number(meta, "end", ctx, optional=True), duration=_number(meta, "duration", ctx, positive=True),
+            FAKE, box=box, start=start, end=_number(meta, "end", ctx, optional=True),
+            duration=_number(meta, "duration", ctx, positive=True),
             explanation=" ".join(explanation.split()) if explanation and explanation.strip() else None)
     return Reference(truth, str(group), tuple(categories), source if isinstance(source, str) else None,
-                     answer_format, width, height)
+                     answer_format, width, height, fps)
+
+
+# --- one response ----------------------------------------------------------------------------------------------------
+
+
+def guess_of(answer: D.Answer, reference: Reference, issues: list[str]) -> M.Guess:
+    """What `answer` says in the scorer's units (frame fractions, seconds); what cannot be converted is missing and
+    its reason appended to `issues`."""
+    if answer.label != FAKE:
+        return M.Guess(answer.label)
+    box = None
+    if answer.box is not None and (reference.answer_format.scale or reference.width):
+        box = D.to_ratio(answer.box, reference.answer_format, reference.width, reference.height)
+        if not D.inside_frame(box):
+            issues.append(OUTSIDE)
+    start, end = answer.start, answer.end
+    if answer.start_frame is not None:  # "starting at frame 12": seconds only with the video's frame rate
+        if reference.fps:
+            start = answer.start_frame / reference.fps
+            end = answer.end_frame / reference.fps if answer.end_frame is not None else end
+        else:
+            issues.append(FRAMES_WITHOUT_FPS)
+    return M.Guess(FAKE, box, start, end, answer.explanation)
+
+
+def score_response(response: object, reference: Reference, *, strict: bool = False) -> M.Row:
+    """One sample: parse the response (`prompts.deeptrace.parse`), convert it with the reference's box convention and
+    frame rate, and score it (worst-case fill-ins; the explanation is left to the judge). `strict` = --compat."""
+    answer = D.parse(response, strict=strict)
+    issues = list(answer.issues)
+    guess = guess_of(answer, reference, issues)
+    return M.score_sample(reference.truth, guess, cap_distance=not strict, group=reference.group,
+                          categories=reference.categories, source=reference.source, answer=answer,
+                          issues=tuple(issues))
+
+
+def box_convention_check(rows: list[M.Row], refs: list[Reference], chosen: str) -> tuple[dict[str, Any], str | None]:
+    """How many predicted boxes fit the frame under each convention, and one warning when more than OUTSIDE_SHARE of
+    them fall outside it under the convention used while another convention fits more of them."""
+    fits: Counter[str] = Counter()
+    boxes = 0
+    for row, ref in zip(rows, refs, strict=True):
+        answer = row.answer
+        if not isinstance(answer, D.Answer) or answer.label != FAKE or answer.box is None:
+            continue
+        boxes += 1
+        for name, fmt in D.BOX_FORMATS.items():
+            if (fmt.scale or ref.width) and D.inside_frame(D.to_ratio(answer.box, fmt, ref.width, ref.height)):
+                fits[name] += 1
+    outside = sum(OUTSIDE in row.issues for row in rows)
+    report = {"boxes": boxes, "outside_frame": outside, "fit_frame": {name: fits[name] for name in D.BOX_FORMATS}}
+    warning = None
+    if boxes and outside > OUTSIDE_SHARE * boxes:
+        best = max(D.BOX_FORMATS, key=lambda name: (fits[name], name == "pixels"))
+        if fits[best] > boxes - outside:
+            warning = (f"warning: {outside} of {boxes} predicted boxes ({100 * outside / boxes:.0f}%) fall outside the "
+                       f"frame read as {chosen}; read as {best}, {fits[best]} fit: if the model answers in that "
+                       f"convention, score with --bbox-format {best}")
+    return report, warning
 
 
 # --- CLI hooks ---------------------------------------------------------------------------------------------------
 
 
 def add_arguments(group) -> None:
-    group.add_argument("--bbox-format", choices=("pixels", "abs", "norm1000", "norm1"), default=None,
-                       help="box convention of the generations: source-video pixels (pixels = abs, the paper's), "
-                            "a 0-1000 grid or 0-1 fractions (default: each reference's meta.answer_bbox_format, "
-                            "else pixels)")
+    group.add_argument("--bbox-format", choices=D.BOX_FORMAT_NAMES, default=None,
+                       help="box convention of the generations: " + D.box_formats_help()
+                            + " (default: each reference's meta.answer_bbox_format, else pixels)")
 
 
 def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, Any]:
     strict = bool(getattr(args, "compat", False))
-    override = canonical_box_format(args.bbox_format) if getattr(args, "bbox_format", None) else None
+    override = getattr(args, "bbox_format", None)
     refs = [read_reference(p.ref, where(context.references, p.ref_line), override) for p in pairs]
-
-    guesses: list[M.Guess] = []
-    issues: Counter[str] = Counter()
-    unparseable_lines: list[int] = []
-    for pair, ref in zip(pairs, refs, strict=True):
-        parsed = parse_generation(pair.pred.get("response"), strict=strict)
-        issues.update(parsed.issues)
-        if parsed.label is None:
-            unparseable_lines.append(pair.pred_line)
-        box = None
-        if parsed.box is not None and parsed.label == FAKE and (ref.answer_format != "pixels" or ref.width):
-            box = box_to_ratio(parsed.box, ref.answer_format, ref.width, ref.height)
-        guesses.append(M.Guess(parsed.label, box, parsed.start, parsed.end, parsed.explanation))
-
+    rows = [score_response(p.pred.get("response"), r, strict=strict) for p, r in zip(pairs, refs, strict=True)]
+    guesses = [row.guess for row in rows]
     cap = not strict
-    rows = [M.score_sample(r.truth, g, cap_distance=cap) for r, g in zip(refs, guesses, strict=True)]
-    rows = [replace(row, group=r.group, categories=r.categories, source=r.source)
-            for row, r in zip(rows, refs, strict=True)]
+    issues: Counter[str] = Counter(issue for row in rows for issue in row.issues)
+    notes: Counter[str] = Counter(note for row in rows for note in row.answer.notes)
+    unparseable_lines = [p.pred_line for p, g in zip(pairs, guesses, strict=True) if g.label is None]
+    chosen = override or "/".join(sorted({r.answer_format.name for r in refs}))
+    conventions, warning = box_convention_check(rows, refs, chosen)
 
     # Per-video protocol: each prediction against the trace of its video that it matches best.
     traces: dict[str, list[int]] = {}
@@ -164,8 +227,8 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
             M.score_sample(refs[j].truth, guesses[i], cap_distance=cap), own=j == i, order=j))
         matched[i] = best
         if best != i:
-            video_rows[i] = replace(M.score_sample(refs[best].truth, guesses[i], cap_distance=cap),
-                                    group=r.group, categories=r.categories, source=r.source)
+            video_rows[i] = M.score_sample(refs[best].truth, guesses[i], cap_distance=cap, group=r.group,
+                                           categories=r.categories, source=r.source)
 
     # Explanations: judge each distinct (true, predicted) pair once; a missing prediction scores 0 without a call.
     def wanted(i: int, j: int) -> tuple[str, str] | None:
@@ -245,9 +308,11 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
         "by_category": drop(M.breakdown(fake_rows, lambda r: r.categories or ("(none)",), time_iou=with_end),
                             "overall", "accuracy", "real_accuracy"),
         "by_source": drop(M.breakdown(rows, lambda r: (r.source or "(unknown)",), time_iou=with_end), "overall"),
-        "parse": {"issues": dict(sorted(issues.items())), "unparseable_lines": unparseable_lines[:50]},
+        "parse": {"issues": dict(sorted(issues.items())), "notes": dict(sorted(notes.items())),
+                  "unparseable_lines": unparseable_lines[:50], "boxes": conventions},
+        "warnings": [warning] if warning else [],
         "judge": judge_report,
-        "settings": {"protocol": "per-sample (paper)", "compat": strict, "bbox_format": override or "from references",
+        "settings": {"protocol": "per-sample (paper)", "compat": strict, "bbox_format": override,
                      "bootstrap": args.bootstrap, "seed": args.seed},
         "files": {"predictions": context.predictions, "references": context.references},
         "join": context.join,

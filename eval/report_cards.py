@@ -88,19 +88,13 @@ def _thumbs(pair: Pair, ctx: CardContext, caption: str = "") -> list[dict[str, A
 
 def deeptrace_cards(pairs: list[Pair], ctx: CardContext) -> list[dict[str, Any]]:
     from eval import deeptrace as D
-    from eval import metrics as M
-    from eval.parse import FAKE, box_to_ratio, canonical_box_format, parse_generation
+    from prompts.deeptrace import FAKE
 
-    override = canonical_box_format(ctx.bbox_format) if ctx.bbox_format else None
     cards = []
     for pair in pairs:
-        ref = D.read_reference(pair.ref, where(ctx.references, pair.ref_line), override)
-        parsed = parse_generation(pair.pred.get("response"), strict=ctx.compat)
-        box = None
-        if parsed.box is not None and parsed.label == FAKE and (ref.answer_format != "pixels" or ref.width):
-            box = box_to_ratio(parsed.box, ref.answer_format, ref.width, ref.height)
-        guess = M.Guess(parsed.label, box, parsed.start, parsed.end, parsed.explanation)
-        row = M.score_sample(ref.truth, guess, cap_distance=not ctx.compat)
+        ref = D.read_reference(pair.ref, where(ctx.references, pair.ref_line), ctx.bbox_format)
+        row = D.score_response(pair.pred.get("response"), ref, strict=ctx.compat)
+        guess, parsed = row.guess, row.answer
         truth = ref.truth
         fake = truth.label == FAKE
         said_fake = guess.label == FAKE
@@ -123,8 +117,8 @@ def deeptrace_cards(pairs: list[Pair], ctx: CardContext) -> list[dict[str, Any]]
                 chips.append(["Judge", "no GT explanation", ""])
         else:
             iou = dist = tdist = None
-        if parsed.issues:
-            chips.append(["Parse", ", ".join(parsed.issues), BAD])
+        if row.issues:
+            chips.append(["Parse", ", ".join(row.issues), BAD])
 
         videos = media_paths(pair.ref, "videos") or []
         video = videos[0] if videos else None
@@ -155,7 +149,7 @@ def deeptrace_cards(pairs: list[Pair], ctx: CardContext) -> list[dict[str, Any]]
             where_text.append(f"GT box {_box_text(meta.get('bbox'))} from {truth.start:.2f} s"
                               + (f" to {truth.end:.2f} s" if truth.end is not None else ""))
         if said_fake:
-            where_text.append(f"predicted box {_box_text(parsed.box)} ({ref.answer_format}) from "
+            where_text.append(f"predicted box {_box_text(parsed.box)} ({ref.answer_format.name}) from "
                               f"{'–' if guess.start is None else f'{guess.start:.2f} s'}"
                               + (f" to {guess.end:.2f} s" if guess.end is not None else ""))
         if where_text:

@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             ["--predictions", args.predictions, "--references", args.references, "--out", args.report,
              "--task", result.get("task") or name]), pairs, verified, result)
     print(module.format_table(result))
+    for warning in result.get("warnings") or ():
+        print(warning, file=sys.stderr)
     return 0
 
 

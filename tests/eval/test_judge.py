@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from eval.deeptrace import JUDGE_PROMPT, judge_messages, parse_judge_score
 from eval.judge import Judge, JudgeCache, JudgeError, JudgeRequest, cache_key, retry_after_seconds
+from prompts.deeptrace import JUDGE_PROMPT, judge_messages, parse_judge_score
 from tests.support.judge_server import JudgeServer, rule_judge
 
 SECRET = "sk-test-DO-NOT-LEAK-5b1f"
