@@ -193,12 +193,9 @@ def _clean(text: str | None) -> str:
 
 
 def fake_answers(box: Sequence[float], start: float, explanation: str | None, variants: Sequence[str],
-                 box_format: str = "pixels", *, bbox_decimals: int | None = None) -> list[str]:
+                 box_format: str = "pixels") -> list[str]:
     """The FAKE answer of one trace for each of `variants` (the shared parts formatted once). `box` is in the
-    answer's convention (`answer_box` converts source pixels); numbers are rounded by the rule.
-    (`bbox_decimals`: the converters' older spelling of the convention's decimals, until they pass `box_format`.)"""
-    if bbox_decimals is not None:
-        box_format = "norm1" if bbox_decimals else "pixels"
+    answer's convention (`answer_box` converts source pixels); numbers are rounded by the rule."""
     for variant in variants:
         check_variant(variant)
     head = f"{FAKE_PREFIX} The unnatural part is at {format_bbox(box, box_format)}"
@@ -209,9 +206,9 @@ def fake_answers(box: Sequence[float], start: float, explanation: str | None, va
 
 
 def fake_answer(box: Sequence[float], start: float, explanation: str | None, variant: str = "full",
-                box_format: str = "pixels", *, bbox_decimals: int | None = None) -> str:
+                box_format: str = "pixels") -> str:
     """The paper's FAKE answer for one trace, minus what the ablation `variant` removes."""
-    return fake_answers(box, start, explanation, (variant,), box_format, bbox_decimals=bbox_decimals)[0]
+    return fake_answers(box, start, explanation, (variant,), box_format)[0]
 
 
 # --- what is read back -----------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.errors import UserError
-from converters.dataset_writer import SPLITS, VARIANTS, DatasetWriter, SplitRule, Trace, Video, answer_bbox
+from converters.dataset_writer import SPLITS, VARIANTS, DatasetWriter, SplitRule, Trace, Video
 from prompts import deeptrace as prompts
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -70,13 +70,13 @@ def _record(video: Video, trace: Trace | None, variant: str, fmt: str, split: st
         answer = prompts.REAL_ANSWER
         meta = {"bbox": None, "start": None, "end": None, "explanation": None, "categories": []}
     else:
-        answer = prompts.fake_answer(answer_bbox(trace.bbox, video.width, video.height, fmt), trace.start,
-                                     trace.explanation, variant, bbox_decimals=3 if fmt == "norm1" else 0)
+        answer = prompts.fake_answer(prompts.answer_box(trace.bbox, fmt, video.width, video.height), trace.start,
+                                     trace.explanation, variant, fmt)
         meta = {"bbox": [round(v, 3) for v in trace.bbox], "start": round(trace.start, 6),
                 "end": None if trace.end is None else round(trace.end, 6),
                 "explanation": trace.explanation, "categories": list(trace.categories)}
     return {
-        "messages": [{"role": "user", "content": prompts.question(variant)},
+        "messages": [{"role": "user", "content": prompts.question(variant, fmt)},
                      {"role": "assistant", "content": answer}],
         "videos": [str(video.path)],
         "meta": {
@@ -124,7 +124,7 @@ _video = st.builds(Video, video_id=st.text(min_size=1, max_size=12), label=st.sa
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_video, max_size=3, unique_by=lambda v: v.video_id),
        st.lists(st.sampled_from(VARIANTS), min_size=1, max_size=4, unique=True),
-       st.sampled_from(["abs", "norm1000", "norm1"]))
+       st.sampled_from(prompts.BOX_FORMAT_NAMES))
 def test_written_samples_parse_to_the_record(videos, variants, fmt):
     with tempfile.TemporaryDirectory() as tmp:
         written = _write(Path(tmp), videos, variants, fmt)
@@ -151,5 +151,5 @@ def test_writer_refuses_numbers_json_cannot_hold(tmp_path, bad, value):
     else:
         trace.extra = {"x": [value]}
     with pytest.raises(UserError, match="ctx: video v1: a number of its sample is not finite"):
-        _write(tmp_path, [video], ["full"], "abs")
+        _write(tmp_path, [video], ["full"], "pixels")
     assert not (tmp_path / "out").exists()

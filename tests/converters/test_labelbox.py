@@ -298,7 +298,7 @@ def test_bbox_formats(tmp_path, media):
         return row["messages"][1]["content"]
 
     tail = " starting 1.5 seconds. The reason is because The cup splits in two."
-    assert answer("abs") == f"FAKE. The video is AI-generated. The unnatural part is at [50, 30, 60, 38]{tail}"
+    assert answer("pixels") == f"FAKE. The video is AI-generated. The unnatural part is at [50, 30, 60, 38]{tail}"
     # 64x48 frame: 50/64 = 0.78125, 30/48 = 0.625, 60/64 = 0.9375, 38/48 = 0.79166…
     assert answer("norm1000") == f"FAKE. The video is AI-generated. The unnatural part is at [781, 625, 938, 792]{tail}"
     assert answer("norm1") == (f"FAKE. The video is AI-generated. The unnatural part is at "
