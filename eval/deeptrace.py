@@ -14,15 +14,17 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from common.errors import UserError, where
 from eval import metrics as M
-from eval.join import Pair, assistant_text, reference_meta
-from eval.judge import JudgeRequest
+from eval.join import Pair, assistant_text, media_paths, reference_meta
+from eval.judge import DEFAULT_MODEL, Judge, JudgeCache, JudgeRequest, cache_key
+from eval.report_cards import BAD, GOOD, CardContext, raw_texts
 from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci
-from eval.tasks import ScoreContext
+from eval.tasks import ScoreContext, Scored
 from prompts import deeptrace as D
 from prompts.deeptrace import FAKE, REAL, judge_messages, parse_judge_score
 
@@ -194,13 +196,16 @@ def box_convention_check(rows: list[M.Row], refs: list[Reference], chosen: str) 
 # --- CLI hooks ---------------------------------------------------------------------------------------------------
 
 
+OFFLINE: dict[str, Any] = {}  # nothing but the judge calls out, and the report runs without it
+
+
 def add_arguments(group) -> None:
     group.add_argument("--bbox-format", choices=D.BOX_FORMAT_NAMES, default=None,
                        help="box convention of the generations: " + D.box_formats_help()
                             + " (default: each reference's meta.answer_bbox_format, else pixels)")
 
 
-def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, Any]:
+def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> Scored:
     strict = bool(getattr(args, "compat", False))
     override = getattr(args, "bbox_format", None)
     refs = [read_reference(p.ref, where(context.references, p.ref_line), override) for p in pairs]
@@ -294,7 +299,7 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
         "judge_unparseable": judge_unparseable,
         "predicted_end": sum(g.label == FAKE and g.end is not None for g in guesses),
     }
-    return {
+    return Scored({
         "task": NAME,
         "metrics": result_metrics,
         "counts": counts,
@@ -316,7 +321,7 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
                      "bootstrap": args.bootstrap, "seed": args.seed},
         "files": {"predictions": context.predictions, "references": context.references},
         "join": context.join,
-    }
+    }, list(zip(refs, rows, strict=True)))
 
 
 # --- table -------------------------------------------------------------------------------------------------------
@@ -326,6 +331,14 @@ ROWS = (
     ("real_accuracy", "Real Acc. ↑"), ("explanation", "Explanation ↑"), ("bbox_iou", "BBox IoU ↑"),
     ("bbox_distance", "BBox Dist. ↓"), ("time_distance", "Time Dist. ↓"), ("time_iou", "Time IoU ↑ (ours)"),
 )
+# Per-category chart panels, in the spirit of the paper's Figure 5 (the first four with values are drawn)
+CHART_METRICS = (("accuracy", "Acc. ↑", lambda v: v), ("fake_accuracy", "Fake Acc. ↑", lambda v: v),
+                 ("explanation", "Explanation ↑", lambda v: v), ("bbox_iou", "BBox IoU ↑", lambda v: v),
+                 ("time_distance", "100 − Time Dist. ↑", lambda v: 100.0 - v))
+
+
+def metric_rows(task: str) -> list[tuple[str, str, int]]:
+    return [(key, title, 1) for key, title in ROWS]
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -350,3 +363,109 @@ def format_table(result: dict[str, Any]) -> str:
                          f"{_fmt(bm['real_accuracy'])} | {_fmt(bm['explanation'])} | {_fmt(bm['bbox_iou'])} | "
                          f"{_fmt(bm['bbox_distance'])} | {_fmt(bm['time_distance'])} |")
     return "\n".join(lines)
+
+
+# --- report cards ----------------------------------------------------------------------------------------------------
+
+
+def judge_lookup(cache_path: Path, model: str):
+    """Per-sample judge scores read (never requested) from eval/score.py's judge reply cache: a function
+    (reference explanation, predicted explanation or None) -> (score or None, text); its `.found` counts hits."""
+    cache = JudgeCache(cache_path)
+    params = Judge(model).params  # the sampling parameters score.py's judge uses (part of the cache key)
+
+    def lookup(reference: str, prediction: str | None) -> tuple[float | None, str]:
+        if not prediction:
+            return 0.0, "0 (no predicted explanation)"  # scores 0 without a call
+        replies = cache.get(cache_key(model, judge_messages(reference, prediction), params))
+        result = Judge._resolve(replies, parse_judge_score)
+        if result is None:
+            return None, "not judged"
+        lookup.found += 1
+        return (result.value, f"{result.value:g}") if result.status == "ok" else (0.0, "0 (unparseable reply)")
+
+    lookup.found = 0
+    return lookup
+
+
+def _box_text(box: Any) -> str:
+    if not isinstance(box, (list, tuple)) or len(box) != 4:
+        return "–"
+    return "[" + ", ".join(f"{v:g}" if isinstance(v, (int, float)) else "?" for v in box) + "]"
+
+
+def report_cards(samples: list[tuple[Reference, M.Row]], pairs: list[Pair], ctx: CardContext) -> list[dict[str, Any]]:
+    """Frames at the ground-truth and the predicted onset with both boxes, the scores, both explanations and the
+    judge score (from the judge's reply cache) of each sample, from the scorer's rows."""
+    from eval.report_media import GT_COLOUR, PRED_COLOUR  # drawing needs PIL: imported for reports only
+
+    model = ctx.judge_model or DEFAULT_MODEL
+    judge = judge_lookup(ctx.judge_cache, model) if ctx.judge_cache else None
+    cards = []
+    for (ref, row), pair in zip(samples, pairs, strict=True):
+        truth, guess, answer = ref.truth, row.guess, row.answer
+        fake, said_fake = truth.label == FAKE, guess.label == FAKE
+        meta = pair.ref.get("meta") or {}
+        chips = []
+        judged = None
+        if fake:
+            iou, dist, tdist = 100 * row.iou, 100 * row.dist, 100 * row.tdist
+            chips += [["IoU", _fmt(iou), GOOD if iou >= 50 else BAD], ["BBox dist.", _fmt(dist), ""],
+                      ["Time dist.", _fmt(tdist), GOOD if tdist <= 10 else BAD]]
+            if row.tiou is not None:
+                chips.append(["Time IoU", _fmt(100 * row.tiou), ""])
+            if truth.explanation is not None and judge is not None:
+                judged, why = judge(truth.explanation, guess.explanation if said_fake else None)
+                chips.append(["Judge", why, "" if judged is None else GOOD if judged >= 1 else BAD if judged == 0
+                              else ""])
+            elif truth.explanation is None:
+                chips.append(["Judge", "no GT explanation", ""])
+        else:
+            iou = tdist = None
+        if row.issues:
+            chips.append(["Parse", ", ".join(row.issues), BAD])
+
+        videos = media_paths(pair.ref, "videos") or []
+        video = videos[0] if videos else None
+        boxes = [(truth.box if fake else None, GT_COLOUR), (guess.box if said_fake else None, PRED_COLOUR)]
+        frames = []
+        if video is not None:
+            if fake:
+                frames.append(ctx.media.frame(video, truth.start, boxes, f"ground-truth onset {truth.start:.2f} s"))
+            if said_fake and guess.start is not None:
+                frames.append(ctx.media.frame(video, guess.start, boxes, f"predicted onset {guess.start:.2f} s"))
+            elif said_fake:
+                frames.append(ctx.media.frame(video, truth.start if fake else None, boxes, "no predicted onset"
+                                              + (" (GT onset frame)" if fake else " (middle frame)")))
+            if not frames:
+                frames.append(ctx.media.frame(video, None, [], "middle frame"))
+
+        texts = []
+        if fake:
+            texts.append(["Ground-truth explanation", truth.explanation or "(none)"])
+        if said_fake or fake:
+            texts.append(["Predicted explanation", (guess.explanation if said_fake else None) or "(none)"])
+        where_text = []
+        if fake:
+            where_text.append(f"GT box {_box_text(meta.get('bbox'))} from {truth.start:.2f} s"
+                              + (f" to {truth.end:.2f} s" if truth.end is not None else ""))
+        if said_fake:
+            where_text.append(f"predicted box {_box_text(answer.box)} ({ref.answer_format.name}) from "
+                              f"{'–' if guess.start is None else f'{guess.start:.2f} s'}"
+                              + (f" to {guess.end:.2f} s" if guess.end is not None else ""))
+        if where_text:
+            texts.append(["Where / when", "; ".join(where_text)])
+
+        title = str(meta.get("video_id") or video or f"line {pair.ref_line}")
+        if meta.get("trace_id"):
+            title += f" · trace {meta['trace_id']}"
+        cards.append({
+            "title": title, "media": video, "truth": truth.label, "pred": guess.label,
+            "correct": guess.label == truth.label, "unparseable": guess.label is None,
+            "iou": iou, "tdist": tdist, "judge": judged,
+            "categories": list(ref.categories) or (["(none)"] if fake else []), "source": ref.source,
+            "chips": chips, "frames": frames, "texts": texts, "raw": raw_texts(pair),
+        })
+    if judge is not None:
+        ctx.notes.append(f"Judge scores from {ctx.judge_cache} ({judge.found} cached verdicts, model {model}).")
+    return cards

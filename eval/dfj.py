@@ -27,15 +27,17 @@ import numpy as np
 
 from common.errors import UserError, where
 from eval.join import Pair, media_paths
+from eval.report_cards import BAD, GOOD, CardContext, issue_chip, plain_card
 from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci
-from eval.tasks import ScoreContext
+from eval.tasks import ScoreContext, Scored
 from prompts import deepfakejudge as P
 
 NAME = "dfj"
 TASK_NAMES = ("dfj-pointwise", "dfj-pairwise", "dfj-detect")
 ACCEPTED = {"dfj-pointwise": ("dfj-pointwise",), "dfj-pairwise": ("dfj-pairwise",),
             "dfj-detect": ("dfj-detect", "dfj-reason")}
+OFFLINE: dict[str, Any] = {}  # no API, no model
 
 
 def add_arguments(group) -> None:
@@ -226,17 +228,19 @@ def score_pointwise(pairs: list[Pair], task: str, context: ScoreContext) -> tupl
               "unparseable": len(bad),
               "predicted": {str(s): sum(x.value == s for x in parsed) for s in P.SCORES},
               "truth": {str(s): truths.count(s) for s in P.SCORES}}
-    return POINTWISE, rows, counts, issues, bad
+    return POINTWISE, rows, counts, issues, bad, list(zip(truths, parsed, strict=True))
 
 
 def score_pairwise(pairs: list[Pair], task: str, context: ScoreContext) -> tuple:
     parsed, issues, bad = _parse_all(pairs, P.parse_choice)
     rows: list[dict[str, float]] = []
+    truths: list[str | None] = []
     groups: dict[str, dict[str, int]] = {}
     with_truth = 0
     for i, (pair, got) in enumerate(zip(pairs, parsed, strict=True)):
         meta, ctx = read_meta(pair, task, context)
         truth = _truth(meta, "choice", P.CHOICES, ctx, optional=True)
+        truths.append(truth)
         a = _truth(meta, "a", (0, 1), ctx, optional=True)
         row: dict[str, float] = {}
         if got.value is not None:
@@ -272,7 +276,7 @@ def score_pairwise(pairs: list[Pair], task: str, context: ScoreContext) -> tuple
             row.update(pairs=1, consistent=float(ab != ba))
     counts = {"n": len(pairs), "with_truth": with_truth, "parsed": len(pairs) - len(bad), "unparseable": len(bad),
               "pairs_both_orders": both, "chose": {c: sum(x.value == c for x in parsed) for c in P.CHOICES}}
-    return PAIRWISE, rows, counts, issues, bad
+    return PAIRWISE, rows, counts, issues, bad, list(zip(truths, parsed, strict=True))
 
 
 def score_detect(pairs: list[Pair], task: str, context: ScoreContext) -> tuple:
@@ -296,22 +300,22 @@ def score_detect(pairs: list[Pair], task: str, context: ScoreContext) -> tuple:
     counts = {"n": len(pairs), "parsed": len(pairs) - len(bad), "unparseable": len(bad),
               "truth": {label: truths.count(label) for label in P.LABELS},
               "predicted": {label: sum(x.value == label for x in parsed) for label in P.LABELS}}
-    return DETECT, rows, counts, issues, bad, recall
+    return DETECT, rows, counts, issues, bad, list(zip(truths, parsed, strict=True)), recall
 
 
-def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, Any]:
+def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> Scored:
     task = task_of(pairs, args, context)
     extra: dict[str, Any] = {}
     if task == "dfj-pointwise":
-        spec, rows, counts, issues, bad = score_pointwise(pairs, task, context)
+        spec, rows, counts, issues, bad, samples = score_pointwise(pairs, task, context)
     elif task == "dfj-pairwise":
-        spec, rows, counts, issues, bad = score_pairwise(pairs, task, context)
+        spec, rows, counts, issues, bad, samples = score_pairwise(pairs, task, context)
     else:
-        spec, rows, counts, issues, bad, recall = score_detect(pairs, task, context)
+        spec, rows, counts, issues, bad, samples, recall = score_detect(pairs, task, context)
         extra["recall_by_label"] = recall
     metrics, strict, ci = estimate(spec, rows, [cluster_of(p) for p in pairs], args.bootstrap, args.seed)
     candidates = {tuple(c) for p in pairs if isinstance(c := (p.ref.get("meta") or {}).get("candidates"), list)}
-    return {
+    return Scored({
         "task": task,
         "metrics": metrics,
         "strict": strict,
@@ -324,7 +328,7 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
                      "strict": "unparseable = worst case"},
         "files": {"predictions": context.predictions, "references": context.references},
         "join": context.join,
-    }
+    }, samples)
 
 
 # --- table -------------------------------------------------------------------------------------------------------
@@ -336,6 +340,13 @@ ROWS = {
                      ("choose_a", "Chose A", 1), ("win_rate", "Win rate (first candidates file)", 1)),
     "dfj-detect": (("accuracy", "Acc. ↑", 1), ("real_f1", "Real F1 ↑", 1), ("fake_f1", "Fake F1 ↑", 1)),
 }
+
+
+CHART_METRICS: tuple = ()  # no categories in DeepfakeJudge references
+
+
+def metric_rows(task: str) -> list[tuple[str, str, int]]:
+    return list(ROWS.get(task, ()))
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -359,3 +370,25 @@ def format_table(result: dict[str, Any]) -> str:
     if result.get("candidates"):
         lines.append("candidates: " + ", ".join(result["candidates"]))
     return "\n".join(lines)
+
+
+# --- report cards ----------------------------------------------------------------------------------------------------
+
+
+def report_cards(samples: list[tuple[Any, P.Parsed]], pairs: list[Pair], ctx: CardContext) -> list[dict[str, Any]]:
+    """The image, the true and the read score / choice / label (the scorer's own reading), both texts."""
+    cards = []
+    for (truth, got), pair in zip(samples, pairs, strict=True):
+        chips = issue_chip(got.issue)
+        pred = got.value
+        if ctx.task == "dfj-pointwise":
+            correct = None if truth is None or pred is None else truth == pred
+            if truth is not None and pred is not None:
+                error = abs(pred - truth)
+                chips.append(["|error|", f"{error:g}", GOOD if error == 0 else BAD if error >= 2 else ""])
+        elif ctx.task == "dfj-pairwise":
+            correct = None if truth is None else truth == pred
+        else:
+            correct = pred is not None and P.is_fake(pred) == P.is_fake(truth)
+        cards.append(plain_card(pair, ctx, truth, pred, correct, chips))
+    return cards

@@ -28,9 +28,10 @@ import numpy as np
 
 from common.errors import UserError, where
 from eval.join import Pair, assistant_text, reference_meta
+from eval.report_cards import CardContext, issue_chip, plain_card
 from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci
-from eval.tasks import ScoreContext
+from eval.tasks import ScoreContext, Scored
 
 NAME = "fakeclue"
 FAKE, REAL = "fake", "real"
@@ -370,7 +371,10 @@ def _compat_mode(args: Any) -> str | None:
                     f"verdict rule) or leave it out")
 
 
-def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, Any]:
+OFFLINE = {"no_css": True}  # the report's own scoring loads no model
+
+
+def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> Scored:
     compat = _compat_mode(args)
     seed = int(getattr(args, "seed", 0) or 0)
     refs = [read_reference(p.ref, where(context.references, p.ref_line)) for p in pairs]
@@ -420,7 +424,7 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
     counts["guessed"] = sum(v.guessed for v in verdicts)
     counts["empty"] = sum(not g for g in generations)
     issues = Counter(v.issue for v in verdicts if v.issue)
-    return {
+    return Scored({
         "task": NAME,
         "metrics": metrics_of(everything),
         "counts": counts,
@@ -436,13 +440,19 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
                      "css_model": css_model, "bootstrap": getattr(args, "bootstrap", 0)},
         "files": {"predictions": context.predictions, "references": context.references},
         "join": context.join,
-    }
+    }, list(zip(refs, verdicts, strict=True)))
 
 
 # --- table -------------------------------------------------------------------------------------------------------
 
 ROWS = (("accuracy", "Acc. ↑"), ("f1", "F1 (fake = positive) ↑"), ("real_f1", "Real F1 ↑"), ("fake_f1", "Fake F1 ↑"),
         ("fake_accuracy", "Fake Acc. ↑"), ("real_accuracy", "Real Acc. ↑"), ("rouge_l", "ROUGE-L ↑"), ("css", "CSS ↑"))
+CHART_METRICS = (("accuracy", "Acc. ↑", lambda v: v), ("f1", "F1 ↑", lambda v: v),
+                 ("rouge_l", "ROUGE-L ↑", lambda v: v), ("css", "CSS ↑", lambda v: v))
+
+
+def metric_rows(task: str) -> list[tuple[str, str, int]]:
+    return [(key, title, 1) for key, title in ROWS]
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -462,3 +472,15 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | {entry['counts']['n']} | {_fmt(bm['accuracy'])} | {_fmt(bm['f1'])} | "
                      f"{_fmt(bm['real_f1'])} | {_fmt(bm['rouge_l'])} | {_fmt(bm['css'])} |")
     return "\n".join(lines)
+
+
+# --- report cards ----------------------------------------------------------------------------------------------------
+
+
+def report_cards(samples: list[tuple[Reference, Verdict]], pairs: list[Pair], ctx: CardContext) -> list[dict]:
+    """The image, the true and the read verdict (the scorer's own reading), both texts."""
+    cards = []
+    for (ref, verdict), pair in zip(samples, pairs, strict=True):
+        issue = "guessed at random (--compat fakevlm)" if verdict.guessed else verdict.issue
+        cards.append(plain_card(pair, ctx, ref.label, verdict.label, verdict.label == ref.label, issue_chip(issue)))
+    return cards
