@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from prompts import deeptrace as D
 from prompts.deeptrace import FAKE, REAL, judge_messages, parse_judge_score
 
 NAME = "deeptrace"
+STREAMING = True  # `score` reads each pair once and keeps only its Reference and Row
 JUDGE_PROMPT_FILE = D.JUDGE_PROMPT_FILE
 
 # Scoring issues (beside the codec's parse issues, prompts/deeptrace.ISSUES), counted in metrics.json parse.issues
@@ -205,16 +207,23 @@ def add_arguments(group) -> None:
                             + " (default: each reference's meta.answer_bbox_format, else pixels)")
 
 
-def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> Scored:
+def score(pairs: Iterable[Pair], args: Any, *, context: ScoreContext) -> Scored:
     strict = bool(getattr(args, "compat", False))
     override = getattr(args, "bbox_format", None)
-    refs = [read_reference(p.ref, where(context.references, p.ref_line), override) for p in pairs]
-    rows = [score_response(p.pred.get("response"), r, strict=strict) for p, r in zip(pairs, refs, strict=True)]
+    refs: list[Reference] = []
+    rows: list[M.Row] = []
+    unparseable_lines: list[int] = []
+    for pair in pairs:  # one pass: only the Reference and the Row of a sample are kept
+        ref = read_reference(pair.ref, where(context.references, pair.ref_line), override)
+        row = score_response(pair.pred.get("response"), ref, strict=strict)
+        refs.append(ref)
+        rows.append(row)
+        if row.guess.label is None:
+            unparseable_lines.append(pair.pred_line)
     guesses = [row.guess for row in rows]
     cap = not strict
     issues: Counter[str] = Counter(issue for row in rows for issue in row.issues)
     notes: Counter[str] = Counter(note for row in rows for note in row.answer.notes)
-    unparseable_lines = [p.pred_line for p, g in zip(pairs, guesses, strict=True) if g.label is None]
     chosen = override or "/".join(sorted({r.answer_format.name for r in refs}))
     conventions, warning = box_convention_check(rows, refs, chosen)
 

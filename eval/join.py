@@ -9,7 +9,9 @@ Any difference is a `UserError` naming both lines.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import Any
 
 from common.errors import UserError, where
@@ -25,12 +27,14 @@ class Pair:
 
 
 def read_records(path: str | os.PathLike[str], what: str) -> list[tuple[int, dict[str, Any]]]:
-    records = []
+    return list(_records(path, what))
+
+
+def _records(path: str | os.PathLike[str], what: str) -> Iterator[tuple[int, dict[str, Any]]]:
     for lineno, record in iter_jsonl(path):
         if not isinstance(record, dict):
             raise UserError(f"{where(path, lineno)}: expected a JSON object per line ({what})")
-        records.append((lineno, record))
-    return records
+        yield lineno, record
 
 
 def assistant_text(record: dict[str, Any]) -> str | None:
@@ -92,42 +96,62 @@ def same_path(a: str, b: str) -> bool:
     return False
 
 
+def iter_pairs(pred_path: str | os.PathLike[str], ref_path: str | os.PathLike[str],
+               verified: dict[str, int]) -> Iterator[Pair]:
+    """The pairs in order, each verified as it is read, holding what scoring and reports read: the prediction's
+    `response` (its messages, labels and log-probabilities are dropped once checked) and the reference record. Reads
+    both files once, in step, so memory does not grow with them. Counts how each pair was verified in `verified`
+    (by_media, by_labels, unverified); an empty references file is an error."""
+    verified.update(by_media=0, by_labels=0, unverified=0)
+    preds, refs = _records(pred_path, "a swift infer result"), _records(ref_path, "a reference sample")
+    n = 0
+    for pred_item, ref_item in zip_longest(preds, refs):
+        if pred_item is None or ref_item is None:
+            n_preds = n + (pred_item is not None) + sum(1 for _ in preds)
+            n_refs = n + (ref_item is not None) + sum(1 for _ in refs)
+            raise UserError(
+                f"{pred_path} has {n_preds} predictions but {ref_path} has {n_refs} references; they are joined by "
+                f"line order, so they must be swift infer's results for exactly these references (note: swift "
+                f"infer appends to an existing --result_path — delete it before re-running)")
+        n += 1
+        (pl, pred), (rl, ref) = pred_item, ref_item
+        yield Pair(pl, {"response": _verified(pred_path, pl, pred, ref_path, rl, ref, verified)}, rl, ref)
+    if not n:
+        raise UserError(f"{ref_path}: no references (empty file)")
+
+
+def _verified(pred_path, pl: int, pred: dict[str, Any], ref_path, rl: int, ref: dict[str, Any],
+              verified: dict[str, int]) -> Any:
+    """The prediction's response, once the prediction is shown to belong to the reference (else a UserError)."""
+    if "response" not in pred:
+        raise UserError(f"{where(pred_path, pl)}: no 'response' key; predictions must be swift infer "
+                        f"--result_path output (keys response, labels, messages, videos, ...)")
+    checked = False
+    for key in ("videos", "images"):
+        p, r = media_paths(pred, key), media_paths(ref, key)
+        if p is None or r is None or (not p and not r):
+            continue
+        if len(p) != len(r) or not all(same_path(x, y) for x, y in zip(p, r, strict=True)):
+            raise UserError(f"{where(pred_path, pl)}: {key} {p} differ from {where(ref_path, rl)}: {r}; the "
+                            f"predictions are not in the references' order (or come from another file)")
+        checked = True
+    verified["by_media"] += checked
+    labels, answer = pred.get("labels"), assistant_text(ref)
+    if isinstance(labels, str) and answer is not None:
+        if labels.strip() != answer.strip():
+            raise UserError(f"{where(pred_path, pl)}: labels {_clip(labels)!r} differ from the reference answer at "
+                            f"{where(ref_path, rl)}: {_clip(answer)!r}; the predictions are not in the "
+                            f"references' order (or come from another file)")
+        verified["by_labels"] += 1
+        checked = True
+    verified["unverified"] += not checked
+    return pred["response"]
+
+
 def join(pred_path: str | os.PathLike[str], ref_path: str | os.PathLike[str]) -> tuple[list[Pair], dict[str, int]]:
-    """Pairs in order, and how many were verified by media path and by reference text."""
-    preds = read_records(pred_path, "a swift infer result")
-    refs = read_records(ref_path, "a reference sample")
-    if len(preds) != len(refs):
-        raise UserError(
-            f"{pred_path} has {len(preds)} predictions but {ref_path} has {len(refs)} references; they are joined by "
-            f"line order, so they must be swift infer's results for exactly these references (note: swift infer "
-            f"appends to an existing --result_path — delete it before re-running)")
-    pairs = []
-    verified = {"by_media": 0, "by_labels": 0, "unverified": 0}
-    for (pl, pred), (rl, ref) in zip(preds, refs, strict=True):
-        if "response" not in pred:
-            raise UserError(f"{where(pred_path, pl)}: no 'response' key; predictions must be swift infer "
-                            f"--result_path output (keys response, labels, messages, videos, ...)")
-        checked = False
-        for key in ("videos", "images"):
-            p, r = media_paths(pred, key), media_paths(ref, key)
-            if p is None or r is None or (not p and not r):
-                continue
-            if len(p) != len(r) or not all(same_path(x, y) for x, y in zip(p, r, strict=True)):
-                raise UserError(f"{where(pred_path, pl)}: {key} {p} differ from {where(ref_path, rl)}: {r}; the "
-                                f"predictions are not in the references' order (or come from another file)")
-            checked = True
-        verified["by_media"] += checked
-        labels, answer = pred.get("labels"), assistant_text(ref)
-        if isinstance(labels, str) and answer is not None:
-            if labels.strip() != answer.strip():
-                raise UserError(f"{where(pred_path, pl)}: labels {_clip(labels)!r} differ from the reference answer at "
-                                f"{where(ref_path, rl)}: {_clip(answer)!r}; the predictions are not in the "
-                                f"references' order (or come from another file)")
-            verified["by_labels"] += 1
-            checked = True
-        verified["unverified"] += not checked
-        pairs.append(Pair(pl, pred, rl, ref))
-    return pairs, verified
+    """All pairs in order, and how many were verified by media path and by reference text (see `iter_pairs`)."""
+    verified: dict[str, int] = {}
+    return list(iter_pairs(pred_path, ref_path, verified)), verified
 
 
 def _clip(text: str, limit: int = 80) -> str:

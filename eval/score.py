@@ -18,7 +18,7 @@ from common.argtypes import non_negative_int, positive_float, positive_int  # no
 from common.errors import UserError, run_cli  # noqa: E402
 from common.jsonl import write_json  # noqa: E402
 from eval import tasks  # noqa: E402
-from eval.join import join  # noqa: E402
+from eval.join import iter_pairs  # noqa: E402
 from eval.judge import DEFAULT_MODEL, Judge, JudgeError  # noqa: E402
 
 
@@ -74,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         name = tasks.task_of(pre.references, None)
     module = tasks.get(name) if name else None
     args = build_parser(module).parse_args(argv)
-    pairs, verified = join(args.predictions, args.references)
-    if not pairs:
-        raise UserError(f"{args.references}: no references (empty file)")
+    verified: dict[str, int] = {}
+    pairs = iter_pairs(args.predictions, args.references, verified)  # verified while the task reads them
+    if args.report or not getattr(module, "STREAMING", False):
+        pairs = list(pairs)
     context = tasks.ScoreContext(predictions=args.predictions, references=args.references, join=verified,
                                  make_judge=make_judge_factory(args))
     try:

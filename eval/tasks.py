@@ -3,6 +3,8 @@
 
 A task module owns everything about its task:
     NAME: str
+    STREAMING: bool (optional)                   True: `score` reads `pairs` once, as they are read from the files
+                                                 (an iterator; memory stays flat); otherwise it gets a list
     add_arguments(group) -> None                 its own flags (an argparse argument group)
     OFFLINE: dict                                option values under which `score` calls no API and loads no model
                                                  (the report's own scoring); the judge is off there anyway
@@ -11,8 +13,8 @@ A task module owns everything about its task:
     metric_rows(task) -> [(key, title, digits)]  the metrics table's rows, in order
     CHART_METRICS: [(key, title, transform)]     per-category chart panels (the first four present are drawn)
     report_cards(samples, pairs, ctx) -> [card]  one report card per sample, from `score`'s rows (eval/report_cards.py)
-`pairs` are the verified (prediction, reference) pairs of `eval.join`; `context` is a `ScoreContext` (file names, the
-join report and `make_judge()`, which returns a configured `eval.judge.Judge`, or None under --no-judge).
+`pairs` are the verified (prediction, reference) pairs of `eval.join`, in order; `context` is a `ScoreContext` (file
+names, the join report and `make_judge()`, which returns a configured `eval.judge.Judge`, or None under --no-judge).
 A new benchmark is one new module and one line in TASKS.
 """
 

@@ -409,9 +409,14 @@ def _first_time(text: str) -> float | None:
     return None
 
 
+def _strip_special_tail(text: str) -> str:
+    """`text` without trailing decoder special tokens (`<|im_end|>`, `</s>`, ...)."""
+    return _SPECIAL_TAIL.sub("", text) if text.rstrip().endswith(">") else text
+
+
 def _clean_explanation(text: str) -> str | None:
-    text = _SPECIAL_TAIL.sub("", text)
-    text = _EXPL_TAGS.sub(" ", text)
+    if "<" in text:
+        text = _EXPL_TAGS.sub(" ", _strip_special_tail(text))
     return _clean(text) or None
 
 
@@ -574,7 +579,7 @@ def _parse(text: object, strict: bool) -> Answer:
     notes = final.notes
     if UNFINISHED in notes:
         return Answer(label=None, issues=(UNFINISHED,), notes=tuple(n for n in notes if n != UNFINISHED))
-    text = _SPECIAL_TAIL.sub("", final.text)
+    text = _strip_special_tail(final.text)
     if not text.strip():
         return Answer(label=None, issues=(EMPTY,), notes=notes)
     m = _SFT_FAKE.match(text)

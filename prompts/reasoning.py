@@ -42,6 +42,8 @@ def without_thinking(text: object) -> Final:
     own (DeepfakeJudge's `<score>` / `<answer>`); `text` is "" when it stopped while thinking. Never raises."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
+    if "<" not in text:  # no tag at all (the common case): nothing to set aside
+        return Final(text, ())
     notes: list[str] = []
     stripped = _THINK_BLOCK.sub(" ", text)
     if stripped != text:
@@ -61,6 +63,8 @@ def final_answer(text: object) -> Final:
     rest = without_thinking(text)
     if UNFINISHED in rest.notes:
         return rest
+    if "<" not in rest.text:
+        return Final(rest.text.strip(), rest.notes)
     answers = _ANSWER.findall(rest.text)
     if answers:
         return Final(answers[-1].strip(), (*rest.notes, ANSWER_TAG))
