@@ -245,8 +245,8 @@ def breakdown(n: int) -> list[tuple[str, float]]:
         phases.append((name, now - t0))
         t0 = now
 
+    from common.join import join
     from eval import fakeclue as F
-    from eval.join import join
 
     lap("import eval.fakeclue (numpy)")
     import sentence_transformers  # noqa: F401

@@ -16,10 +16,6 @@ def where(path: object, line: int | None = None) -> str:
     return f"{path}:{line}" if line is not None else str(path)
 
 
-def fail(message: str) -> NoReturn:
-    raise UserError(message)
-
-
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> NoReturn:
     """Run a CLI `main`, turning `UserError` into `error: …` on stderr with exit code 2."""
     try:

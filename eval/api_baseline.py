@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.argtypes import non_negative_int, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
+from common.join import assistant_text, media_paths, read_records  # noqa: E402
 from common.jsonl import write_jsonl  # noqa: E402
-from eval.join import assistant_text, media_paths, read_records  # noqa: E402
 from eval.judge import Judge, JudgeError, JudgeRequest  # noqa: E402
 from eval.report_media import (  # noqa: E402
     encode_image,

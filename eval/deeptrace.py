@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import UserError, where
+from common.join import Pair, assistant_text, media_paths, reference_meta
 from eval import metrics as M
-from eval.join import Pair, assistant_text, media_paths, reference_meta
 from eval.judge import DEFAULT_MODEL, Judge, JudgeCache, JudgeRequest, cache_key
 from eval.report_cards import BAD, GOOD, CardContext, raw_texts
 from eval.tables import fmt as _fmt

@@ -1,4 +1,4 @@
-"""DeepfakeJudge scoring (SPEC §6): tasks dfj-pointwise, dfj-pairwise, dfj-detect. See eval/README.md "DeepfakeJudge".
+"""DeepfakeJudge scoring: tasks dfj-pointwise, dfj-pairwise, dfj-detect. See eval/README.md "DeepfakeJudge".
 
 - dfj-pointwise: the judge's `<score>N</score>` against meta.score — RMSE, Pearson, MAE, exact match; the mean
   score always (the only number for judge inputs built from a model's generations, which have no meta.score).
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError, where
-from eval.join import Pair, media_paths
+from common.join import Pair, media_paths
 from eval.report_cards import BAD, GOOD, CardContext, issue_chip, plain_card
 from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci

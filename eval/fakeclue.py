@@ -1,4 +1,4 @@
-"""FakeClue / FakeVLM scoring (SPEC §5; FakeVLM paper Table 2): Acc, F1, ROUGE-L, CSS, per category. See eval/README.md.
+"""FakeClue / FakeVLM scoring (FakeVLM paper Table 2): Acc, F1, ROUGE-L, CSS, per category. See eval/README.md.
 
     python eval/score.py --task fakeclue --predictions P --references R [--css-model NAME_OR_PATH | --no-css]
         [--compat fakevlm] [--out metrics.json]
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError, where
-from eval.join import Pair, assistant_text, reference_meta
+from common.join import Pair, assistant_text, reference_meta
 from eval.report_cards import CardContext, issue_chip, plain_card
 from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci
@@ -35,7 +35,7 @@ from eval.tasks import ScoreContext, Scored
 
 NAME = "fakeclue"
 FAKE, REAL = "fake", "real"
-DEFAULT_CSS_MODEL = "sentence-transformers/paraphrase-MiniLM-L6-v2"  # FakeShield's / LEGION's choice (SPEC §5)
+DEFAULT_CSS_MODEL = "sentence-transformers/paraphrase-MiniLM-L6-v2"  # FakeShield's / LEGION's choice
 COMPAT_MODES = ("fakevlm",)
 METRIC_KEYS = ("accuracy", "f1", "real_f1", "fake_f1", "fake_accuracy", "real_accuracy", "rouge_l", "css")
 

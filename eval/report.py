@@ -35,8 +35,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.errors import UserError, run_cli  # noqa: E402
+from common.join import Pair, join  # noqa: E402
 from eval import tasks  # noqa: E402
-from eval.join import Pair, join  # noqa: E402
 from eval.report_cards import LABEL_ORDER, CardContext, checked  # noqa: E402
 from eval.report_media import (  # noqa: E402
     draw_boxes,

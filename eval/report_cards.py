@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
-from eval.join import Pair, assistant_text, media_paths
+from common.join import Pair, assistant_text, media_paths
 
 GOOD, BAD = "good", "bad"
 # confusion-matrix axis order (others follow, sorted)

@@ -2,7 +2,7 @@
 
     python eval/score.py --task deeptrace --predictions preds.jsonl --references test.jsonl [--out metrics.json]
 
-Predictions are joined to references by line order and the join is verified (eval/join.py). `--task` may be
+Predictions are joined to references by line order and the join is verified (common/join.py). `--task` may be
 omitted when the references' meta.task names it. Task-specific flags: `--task NAME --help`. See eval/README.md.
 """
 
@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.argtypes import non_negative_int, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, run_cli  # noqa: E402
+from common.join import iter_pairs  # noqa: E402
 from common.jsonl import write_json  # noqa: E402
 from eval import tasks  # noqa: E402
-from eval.join import iter_pairs  # noqa: E402
 from eval.judge import DEFAULT_MODEL, Judge, JudgeError  # noqa: E402
 
 

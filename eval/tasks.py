@@ -13,7 +13,7 @@ A task module owns everything about its task:
     metric_rows(task) -> [(key, title, digits)]  the metrics table's rows, in order
     CHART_METRICS: [(key, title, transform)]     per-category chart panels (the first four present are drawn)
     report_cards(samples, pairs, ctx) -> [card]  one report card per sample, from `score`'s rows (eval/report_cards.py)
-`pairs` are the verified (prediction, reference) pairs of `eval.join`, in order; `context` is a `ScoreContext` (file
+`pairs` are the verified (prediction, reference) pairs of `common.join`, in order; `context` is a `ScoreContext` (file
 names, the join report and `make_judge()`, which returns a configured `eval.judge.Judge`, or None under --no-judge).
 A new benchmark is one new module and one line in TASKS.
 """

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eval.join import join
+from common.join import join
 from eval.judge import Judge, JudgeRequest
 from tests.support.eval_samples import reference, write
 from tests.support.judge_server import JudgeServer
