@@ -82,11 +82,10 @@ def _trained_on(record: dict[str, Any], fmt: D.BoxFormat, width: float, height: 
     if said is None or said.label != FAKE or said.box is None:
         return box, start
     stated = D.to_ratio(said.box, fmt, width, height)
-    # the answer holds meta's numbers rounded to its convention's unit (meta.bbox itself has 3 decimals of a pixel)
-    unit = 1.0 / fmt.scale if fmt.scale else None
-    tol_x, tol_y = (0.51 * unit, 0.51 * unit) if unit else (0.51 / width, 0.51 / height)
-    if fmt.decimals:
-        tol_x = tol_y = 0.51 * 10.0 ** -fmt.decimals
+    # the answer holds meta's numbers rounded to one written step of its convention (half a step, and a little for
+    # meta.bbox's own 3 decimals of a pixel), here in fractions of the frame
+    step = 10.0 ** -fmt.decimals
+    tol_x, tol_y = 0.51 * step / (fmt.scale or width), 0.51 * step / (fmt.scale or height)
     if any(abs(a - b) > tol for a, b, tol in zip(stated, box, (tol_x, tol_y, tol_x, tol_y), strict=True)):
         raise UserError(f"{ctx}: the reference answer's box {D.format_bbox(said.box, fmt)} read as {fmt.name} "
                         f"(meta.answer_bbox_format) is not meta.bbox rounded; is meta.answer_bbox_format right?")

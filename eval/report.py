@@ -585,6 +585,7 @@ def scoring_options(module, args: argparse.Namespace, parser: argparse.ArgumentP
         if value == parser.get_default(key) and settings.get(key) is not None:
             value = settings[key]
         setattr(options, key, value)
+    options.task = args.task or (result or {}).get("task")
     if result is not None:
         options.bootstrap = 0  # the table's intervals come from the metrics file
     for key, value in module.OFFLINE.items():

@@ -19,6 +19,7 @@ import pytest
 from common.errors import UserError
 from converters.labelbox_to_swift import main
 from prompts import deeptrace as prompts
+from tests.support.cli import run_main
 from tests.support.media import write_mp4
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -466,8 +467,11 @@ def test_bad_input_cli(tmp_path, media, case):
     out = tmp_path / "out"
     out.mkdir()  # an earlier run's output must survive a failed run untouched
     (out / "train.jsonl").write_text("earlier\n")
-    proc = subprocess.run([sys.executable, str(CLI), "bad.ndjson", "--out", str(out), *extra], cwd=work,
-                          capture_output=True, text=True, timeout=60)
+    argv = ["bad.ndjson", "--out", str(out), *extra]
+    if case == "malformed_line":  # one real process: one line on stderr, exit code 2
+        proc = subprocess.run([sys.executable, str(CLI), *argv], cwd=work, capture_output=True, text=True, timeout=60)
+    else:  # the CLI's main in this process: the same run_cli path without Python's start-up (tests/support/cli.py)
+        proc = run_main(main, argv, prog=CLI, cwd=work)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr

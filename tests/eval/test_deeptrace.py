@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.errors import UserError
+from converters.dataset_writer import Trace, Video, build_samples
 from eval import score
 from eval.deeptrace import FRAMES_WITHOUT_FPS, OUTSIDE, read_reference, score_response
 from prompts import deeptrace as D
@@ -137,3 +138,20 @@ def test_parse_issues_and_notes_are_counted_in_metrics_json(tmp_path):
     assert result["parse"]["unparseable_lines"] == [3, 4]
     assert result["metrics"]["time_distance"] == 0.0  # frame 24 at 24 fps is the 1.0 s onset
     assert result["metrics"]["real_accuracy"] == 0.0 and result["counts"]["unparseable"] == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0, 1280), min_size=2, max_size=2, unique=True),
+       st.lists(st.floats(0, 720), min_size=2, max_size=2, unique=True),
+       st.floats(0, 9.9), st.sampled_from(list(D.BOX_FORMATS)), st.sampled_from(D.VARIANTS))
+def test_the_converters_samples_score_perfectly_against_themselves(xs, ys, start, fmt, variant):
+    """What converters/dataset_writer.py writes (meta rounded to 3 decimals, the answer by the codec) is read back by
+    the scorer as the same truth: its own answer scores IoU 100 and time distance 0."""
+    box = (min(xs), min(ys), max(xs), max(ys))
+    video = Video("v", "fake", "/v.mp4", 1280, 720, 24.0, 10.0, traces=[Trace(box, start, None, "Odd.", [])])
+    (record,) = build_samples(video, video.traces[0], [variant], fmt, "test")
+    ref = read_reference(record, "refs.jsonl:1")
+    row = score_response(record["messages"][-1]["content"], ref)
+    said = D.quantize_box(answer_box(box, fmt, 1280, 720), fmt)
+    assert row.iou == (1.0 if said[2] > said[0] and said[3] > said[1] else 0.0) and row.dist == 0.0
+    assert row.tdist == (0.0 if variant in D.TIMED else 1.0)
