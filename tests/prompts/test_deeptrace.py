@@ -328,3 +328,8 @@ def test_parser_never_raises_and_returns_sane_values(text, strict):
     for t in (p.start, p.end, p.start_frame, p.end_frame):
         assert t is None or (math.isfinite(t) and t >= 0)
     assert p.explanation is None or (p.explanation.strip() == p.explanation and p.explanation)
+
+
+def test_judge_reply_reasoning_is_set_aside():
+    assert D.parse_judge_score("<think>Could be 0 or 1; the texts share 2 words.</think> 0.5") == 0.5
+    assert D.parse_judge_score("<think>1? 0?") is None  # cut off while thinking: no score, never a guess
