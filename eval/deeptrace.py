@@ -376,24 +376,25 @@ def format_table(result: dict[str, Any]) -> str:
 # --- report cards ----------------------------------------------------------------------------------------------------
 
 
-def judge_lookup(cache_path: Path, model: str):
-    """Per-sample judge scores read (never requested) from eval/score.py's judge reply cache: a function
-    (reference explanation, predicted explanation or None) -> (score or None, text); its `.found` counts hits."""
-    cache = JudgeCache(cache_path)
-    params = Judge(model).params  # the sampling parameters score.py's judge uses (part of the cache key)
+class JudgeLookup:
+    """Per-sample judge scores read (never requested) from eval/score.py's judge reply cache."""
 
-    def lookup(reference: str, prediction: str | None) -> tuple[float | None, str]:
+    def __init__(self, cache_path: Path, model: str):
+        self.cache = JudgeCache(cache_path)
+        self.model = model
+        self.params = Judge(model).params  # the sampling parameters score.py's judge uses (part of the cache key)
+        self.found = 0
+
+    def __call__(self, reference: str, prediction: str | None) -> tuple[float | None, str]:
+        """(score or None, text) for a reference explanation and a predicted one (None: the model gave none)."""
         if not prediction:
             return 0.0, "0 (no predicted explanation)"  # scores 0 without a call
-        replies = cache.get(cache_key(model, judge_messages(reference, prediction), params))
+        replies = self.cache.get(cache_key(self.model, judge_messages(reference, prediction), self.params))
         result = Judge._resolve(replies, parse_judge_score)
         if result is None:
             return None, "not judged"
-        lookup.found += 1
+        self.found += 1
         return (result.value, f"{result.value:g}") if result.status == "ok" else (0.0, "0 (unparseable reply)")
-
-    lookup.found = 0
-    return lookup
 
 
 def _box_text(box: Any) -> str:
@@ -408,7 +409,7 @@ def report_cards(samples: list[tuple[Reference, M.Row]], pairs: list[Pair], ctx:
     from eval.report_media import GT_COLOUR, PRED_COLOUR  # drawing needs PIL: imported for reports only
 
     model = ctx.judge_model or DEFAULT_MODEL
-    judge = judge_lookup(ctx.judge_cache, model) if ctx.judge_cache else None
+    judge = JudgeLookup(ctx.judge_cache, model) if ctx.judge_cache else None
     cards = []
     for (ref, row), pair in zip(samples, pairs, strict=True):
         truth, guess, answer = ref.truth, row.guess, row.answer
