@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -12,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.errors import UserError
-from converters.dataset_writer import SPLITS, VARIANTS, DatasetWriter, SplitRule, Trace, Video, answer_bbox
+from converters import dataset_writer
+from converters.dataset_writer import SPLITS, VARIANTS, DatasetWriter, SplitRule, Trace, Video, answer_bbox, summary
 from prompts import deeptrace as prompts
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -122,7 +125,7 @@ _video = st.builds(Video, video_id=st.text(min_size=1, max_size=12), label=st.sa
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(_video, max_size=3, unique_by=lambda v: v.video_id),
+@given(st.lists(_video, max_size=3, unique_by=(lambda v: v.video_id, lambda v: v.path)),  # one file a video
        st.lists(st.sampled_from(VARIANTS), min_size=1, max_size=4, unique=True),
        st.sampled_from(["abs", "norm1000", "norm1"]))
 def test_written_samples_parse_to_the_record(videos, variants, fmt):
@@ -153,3 +156,144 @@ def test_writer_refuses_numbers_json_cannot_hold(tmp_path, bad, value):
     with pytest.raises(UserError, match="ctx: video v1: a number of its sample is not finite"):
         _write(tmp_path, [video], ["full"], "abs")
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# One split per media file
+
+
+def _fake(video_id: str, path: str, key: bytes | None = None, split: str | None = None) -> Video:
+    trace = Trace(bbox=(1.0, 2.0, 3.0, 4.0), start=0.5, end=1.0, explanation=None, categories=[])
+    return Video(video_id=video_id, label="fake", path=path, width=10, height=10, fps=4.0, duration=2.0,
+                 traces=[trace], split=split, file_key=key)
+
+
+def _ids_in_two_splits(rule: SplitRule) -> tuple[str, str]:
+    ids = [f"clip_{i}.mp4" for i in range(50)]
+    first = ids[0]
+    return first, next(v for v in ids if rule.assign(v) != rule.assign(first))
+
+
+def test_videos_sharing_a_file_share_its_split(tmp_path):
+    rule = SplitRule.parse("1:1:1", 0)
+    a, b = _ids_in_two_splits(rule)
+    with DatasetWriter(tmp_path / "out", ["full"], "abs", rule, subdirs=False) as writer:
+        assert writer.add(_fake(a, "/m/a.mp4", b"K1"), "row 1") == rule.assign(a)
+        assert writer.add(_fake(b, "/m/b.mp4", b"K1"), "row 2") == rule.assign(a)  # same bytes: a's split
+        writer.add(_fake("c", "/m/c.mp4", b"K2"), "row 3")
+        stats = writer.stats()
+    assert stats["media_files"] == {"identity": "size + sha256 of the first 64 KiB", "videos": 3, "files": 2,
+                                    "videos_sharing_a_file": 1, "videos_moved_to_the_split_of_their_file": 1}
+    line = summary(tmp_path / "out", {**stats, "skipped": {}})
+    assert line.endswith("; 1 video(s) share a file with an earlier one, in its split (1 moved there)")
+
+
+def test_released_splits_yield_to_the_file_and_a_clip_is_never_fake_and_real(tmp_path):
+    with DatasetWriter(tmp_path / "out", ["full"], "abs", None, subdirs=False) as writer:
+        assert writer.add(_fake("a", "/m/a.mp4", b"K", split="test"), "row 1") == "test"
+        assert writer.add(_fake("a", "/m/a.mp4", b"K", split="test"), "row 2") == "test"  # a's second trace
+        assert writer.add(_fake("b", "/m/b.mp4", b"K", split="train"), "row 3") == "test"  # moved to its file's
+        assert writer.stats()["media_files"]["videos_moved_to_the_split_of_their_file"] == 1
+        real = Video(video_id="r", label="real", path="/m/r.mp4", width=10, height=10, fps=4.0, duration=2.0,
+                     split="train", file_key=b"K")
+        with pytest.raises(UserError, match=r"real\.ctx: /m/r\.mp4 is the clip of real video r and of a fake video "
+                                            r"before it"):
+            writer.add(real, "real.ctx")
+        with pytest.raises(UserError, match=r"row 5: video a is in split 'val' here and 'test' earlier"):
+            writer.add(_fake("a", "/m/a.mp4", b"K", split="val"), "row 5")
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The output folder: one unit, a manifest of the run's own files, stale staging folders cleaned
+
+
+def _run(out: Path, variants: list[str], subdirs: bool, tag: str, fail_after: int | None = None,
+         monkeypatch: pytest.MonkeyPatch | None = None) -> None:
+    """Write one video per split, its explanation `tag` (which run wrote a line)."""
+    videos = []
+    for split in SPLITS:
+        video = _fake(f"{tag}-{split}", f"/m/{tag}-{split}.mp4", split=split)
+        video.traces[0].explanation = tag
+        videos.append(video)
+    if fail_after is not None:
+        real_replace, calls = os.replace, []
+
+        def replace(src, dst):  # the process is killed as it makes move number `fail_after`
+            if len(calls) == fail_after:
+                raise KeyboardInterrupt
+            calls.append(dst)
+            real_replace(src, dst)
+
+        monkeypatch.setattr(dataset_writer.os, "replace", replace)
+    with DatasetWriter(out, variants, "abs", None, subdirs=subdirs) as writer:
+        for video in videos:
+            writer.add(video, "ctx")
+        writer.commit(writer.stats())
+
+
+def _tags(path: Path) -> set[str]:
+    return {json.loads(line)["meta"]["explanation"] for line in path.read_text().splitlines()}
+
+
+def test_rerun_replaces_the_previous_run_and_keeps_the_users_files(tmp_path):
+    out = tmp_path / "out"
+    _run(out, list(VARIANTS), True, "one")
+    (out / "notes.txt").write_text("mine")
+    (out / "no_time" / "my_eval.json").write_text("{}")
+    assert json.loads((out / "manifest.json").read_text())["files"][:4] == [
+        "full/train.jsonl", "full/val.jsonl", "full/test.jsonl", "full/stats.json"]
+    _run(out, ["full"], False, "two")  # one variant, at the top: the four variant folders of run one go
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "no_time", "notes.txt", "stats.json",
+                                                     "test.jsonl", "train.jsonl", "val.jsonl"]
+    assert sorted(p.name for p in (out / "no_time").iterdir()) == ["my_eval.json"]  # the user's file, and its folder
+    assert _tags(out / "train.jsonl") == {"two"}
+    _run(out, list(VARIANTS), True, "three")  # and back: run two's top-level files go
+    assert sorted(p.name for p in out.iterdir()) == sorted([*VARIANTS, "manifest.json", "notes.txt"])
+    assert json.loads((out / "manifest.json").read_text())["tool"] == "labelbox_to_swift"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left
+
+
+@pytest.mark.parametrize("kill_at", range(0, 18))
+def test_a_killed_swap_never_looks_complete(tmp_path, monkeypatch, kill_at):
+    """Killed at each of the 17 moves of a --variant all run into the folder of an earlier one: every stats.json
+    left is its run's, beside that run's JSONL files; the manifest, the last move, says the run is complete."""
+    out = tmp_path / "out"
+    _run(out, list(VARIANTS), True, "old")
+    with pytest.raises(KeyboardInterrupt) if kill_at < 17 else contextlib.nullcontext():
+        _run(out, list(VARIANTS), True, "new", fail_after=kill_at, monkeypatch=monkeypatch)
+    for variant in VARIANTS:
+        d = out / variant
+        if (d / "stats.json").exists():
+            assert {t for s in SPLITS for t in _tags(d / f"{s}.jsonl")} == {"new"}, variant
+    if (out / "manifest.json").exists():
+        assert kill_at == 17 and all((out / v / "stats.json").exists() for v in VARIANTS)
+
+
+def test_stale_staging_is_removed_and_a_live_one_kept(tmp_path):
+    out = tmp_path / "out"
+    stale = tmp_path / ".out.tmp-abc123_x"  # what a killed run leaves
+    (stale / "full").mkdir(parents=True)
+    (stale / "full" / "train.jsonl").write_text("half\n")
+    live = tmp_path / ".out.tmp-live0001"  # a run still going: it holds the folder's lock
+    live.mkdir()
+    fd = dataset_writer._lock(live)
+    other = tmp_path / ".other.tmp-abc123"  # another output's, and a user's look-alike
+    other.mkdir()
+    try:
+        _run(out, ["full"], False, "one")
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-abc123", ".out.tmp-live0001", "out"]
+
+
+def test_a_manifest_that_is_not_ours_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"files": ["precious.bin"]}')
+    (out / "precious.bin").write_text("x")
+    with pytest.raises(UserError, match=r"manifest\.json: this manifest\.json was not written by a DeeptraceReward "
+                                        r"converter"):
+        _run(out, ["full"], False, "one")
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "precious.bin"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -182,3 +182,16 @@ def test_bad_input_is_one_line(sample, tmp_path: Path) -> None:
         run(annotation, "--image-root", images, "--out", tmp_path / "bad.json")
     with pytest.raises(UserError, match=r"argument --limit: expected an integer >= 1, got 0 \(see --help\)"):
         run(annotation, "--image-root", images, "--out", tmp_path / "bad.jsonl", "--limit", 0)
+
+
+def test_gzip_inputs(sample, tmp_path: Path) -> None:
+    """A gzip-compressed train.json (streamed) or JSON Lines file converts like the plain one."""
+    import gzip
+
+    annotation, images, recs = sample
+    assert run(annotation, "--image-root", images, "--out", tmp_path / "plain.jsonl") == 0
+    (tmp_path / "test.json.gz").write_bytes(gzip.compress(annotation.read_bytes()))
+    (tmp_path / "test.jsonl.gz").write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in recs).encode()))
+    for name in ("test.json.gz", "test.jsonl.gz"):
+        assert run(tmp_path / name, "--image-root", images, "--out", tmp_path / f"{name}.out.jsonl") == 0
+        assert read_jsonl(tmp_path / f"{name}.out.jsonl") == read_jsonl(tmp_path / "plain.jsonl"), name
