@@ -104,8 +104,9 @@ def cases(scale: float) -> list:
             t0 = time.perf_counter()
             parse_json()
             times.append(time.perf_counter() - t0)
-        code = ("import resource, sys; from converters.labelbox_to_swift import main; main(sys.argv[1:]); "
-                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        # VmHWM: the new process's own peak (ru_maxrss would include this process's, inherited across exec)
+        code = ("import sys; from converters.labelbox_to_swift import main; main(sys.argv[1:]); "
+                "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))")
         done = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True,
                               check=True)
         return {"json.loads per line s": statistics.median(times), "peak RSS MB": int(done.stdout.split()[-1]) / 1024}

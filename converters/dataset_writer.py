@@ -86,7 +86,7 @@ class Video:
     traces: list[Trace] = field(default_factory=list)
     split: str | None = None  # forced split (released data); None → the split rule decides
     extra: dict[str, Any] = field(default_factory=dict)
-    file_key: bytes | None = None  # the file's identity (media_files.file_identity); None: its path
+    file_key: int | None = None  # the file's identity (media_files.file_identity); None: its path
 
 
 INVALID_KEYS = ("traces_starting_after_clip_end", "traces_ending_after_clip_end")
@@ -324,10 +324,10 @@ class DatasetWriter:
             raise UserError(f"--out {self.out}: cannot write the output folder here ({os_error_line(exc)})") from None
         self.counts = {s: _counts() for s in SPLITS}
         self.categories: dict[str, Counter] = {s: Counter() for s in SPLITS}
-        # hash(video_id) → (split index wanted, split index given, 1 if real); hash(file_key) → (split index,
-        # hash(video_id) of its first video, 1 if real): ~200 bytes a video, whatever the rows hold
-        self.videos: dict[int, tuple[int, int, int]] = {}
-        self.media: dict[int, tuple[int, int, int]] = {}
+        # hash(video_id) → (split index wanted × 3 + split index given) × 2 + 1 if real (`_unpack`); hash(file_key)
+        # → hash(video_id) of the file's first video: ~150 bytes a video, whatever the rows hold
+        self.videos: dict[int, int] = {}
+        self.media: dict[int, int] = {}
         self.shared = Counter()  # videos_sharing_a_file, videos_moved_to_the_split_of_their_file
 
     def __enter__(self) -> DatasetWriter:
@@ -346,32 +346,33 @@ class DatasetWriter:
         vkey = hash(video.video_id)
         known = self.videos.get(vkey)
         if known is not None:
-            if known[0] != want:
+            known_want, known_split, known_real = _unpack(known)
+            if known_want != want:
                 raise UserError(f"{ctx}: video {video.video_id} is in split {wanted!r} here and "
-                                f"{SPLITS[known[0]]!r} earlier; a video must stay in one split")
-            if known[2] != real:
+                                f"{SPLITS[known_want]!r} earlier; a video must stay in one split")
+            if known_real != real:
                 raise UserError(f"{ctx}: video {video.video_id} is {video.label} here and "
-                                f"{'real' if known[2] else 'fake'} earlier")
+                                f"{'real' if known_real else 'fake'} earlier")
         fkey = hash(video.file_key if video.file_key is not None else video.path)
-        medium = self.media.get(fkey)
-        if medium is None:
-            split = known[1] if known is not None else want
-            self.media[fkey] = (split, vkey, real)
+        owner = self.media.get(fkey)
+        if owner is None:  # a new file
+            split = known_split if known is not None else want
+            self.media[fkey] = vkey
         else:
-            split, owner, file_real = medium
+            _, split, file_real = _unpack(self.videos[owner])
             if file_real != real:
                 fake, other = ("real", "fake") if real else ("fake", "real")
                 raise UserError(f"{ctx}: {video.path} is the clip of {fake} video {video.video_id} and of a {other} "
                                 "video before it (the same file, or identical bytes); a clip cannot be both")
-            if known is None and owner != vkey:
+            if known is None:  # a new video in the file of an earlier one: it joins that one's split
                 self.shared["videos_sharing_a_file"] += 1
                 if split != want:
                     self.shared["videos_moved_to_the_split_of_their_file"] += 1
-            elif known is not None and split != known[1]:
+            elif split != known_split:
                 raise UserError(f"{ctx}: {video.path} is also the file of a video in split {SPLITS[split]!r}, while "
-                                f"video {video.video_id} is in {SPLITS[known[1]]!r}: one file in two splits")
+                                f"video {video.video_id} is in {SPLITS[known_split]!r}: one file in two splits")
         if known is None:
-            self.videos[vkey] = (want, split, real)
+            self.videos[vkey] = (want * 3 + split) * 2 + real
         return SPLITS[split]
 
     def has(self, video_id: str) -> bool:
@@ -411,7 +412,7 @@ class DatasetWriter:
             _add_counts(total, c)
         cats = {s: dict(self.categories[s].most_common()) for s in SPLITS}
         cats["total"] = dict(sum(self.categories.values(), Counter()).most_common())
-        files = {"identity": "size + sha256 of the first 64 KiB", "videos": len(self.videos), "files": len(self.media),
+        files = {"identity": "size and first 64 KiB", "videos": len(self.videos), "files": len(self.media),
                  "videos_sharing_a_file": self.shared["videos_sharing_a_file"],
                  "videos_moved_to_the_split_of_their_file": self.shared["videos_moved_to_the_split_of_their_file"]}
         return {"splits": self.counts, "total": total, "categories": cats, "media_files": files}
@@ -485,6 +486,11 @@ class DatasetWriter:
 
 
 SPLIT_FILES = tuple(f"{s}.jsonl" for s in SPLITS)
+
+
+def _unpack(code: int) -> tuple[int, int, int]:
+    """(split index wanted, split index given, 1 if real) of a `DatasetWriter.videos` value."""
+    return code // 6, code // 2 % 3, code % 2
 
 
 def _remove_file(path: Path) -> None:

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     missing: list[dict] = []
     real_seen: set[str] = set()
     fake_seen: set[bytes] = set()  # digests of the fake rows written: a row repeated word for word is dropped
-    identities: dict[str, bytes] = {}  # path → file identity: the rows of one video share its file
+    identities: dict[str, int] = {}  # path → file identity: the rows of one video share its file
 
     with DatasetWriter(args.out, variants, args.bbox_format, split_rule, subdirs=subdirs,
                        tool="deeptrace_to_swift") as writer:

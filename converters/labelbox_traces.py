@@ -185,6 +185,8 @@ def frame_number(value: Any, ctx: str, what: str = "frame number") -> int:
     """A whole frame number: an int, or a number or numeric string without a fraction (never truncated)."""
     if type(value) is int:
         return value
+    if type(value) is str and value.isdecimal() and value.isascii():  # a frames key: "12"
+        return int(value)
     try:
         if isinstance(value, bool):
             raise ValueError

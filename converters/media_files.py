@@ -8,12 +8,11 @@ uploaded twice never sits in two splits.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from common.errors import UserError
@@ -138,55 +137,40 @@ IDENTITY_BYTES = 1 << 16  # a file's identity: its size and a hash of this many 
 MISSING_LISTED_INLINE = 10  # more missing clips than this are listed in a file beside the output, not in the message
 
 
-def file_identity(path: str, ctx: str, *, video: bool = True) -> bytes:
-    """The file's identity (16 bytes of sha256 over its size and first 64 KiB) after a header read: with `video`, an
-    empty file, or one in which neither an ISO BMFF (mp4, mov, m4v) box walk nor PyAV finds a video stream, is a
-    `UserError` naming `ctx` (a header read, not a decode)."""
+def file_identity(path: str, ctx: str, *, video: bool = True) -> int:
+    """The file's identity — Python's 64-bit hash of its size and first 64 KiB, the same within a run, which is all
+    the split needs (it is never written) — after a header read: with `video`, an empty file, or one in which
+    neither an ISO BMFF (mp4, mov, m4v) box walk nor PyAV finds a video stream, is a `UserError` naming `ctx`
+    (a header read, not a decode)."""
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            head = fh.read(IDENTITY_BYTES)
+        fd = os.open(path, os.O_RDONLY)  # not open(): a buffered file object costs more than the read
+        try:
+            head = os.read(fd, IDENTITY_BYTES)
+            size = len(head) if len(head) < IDENTITY_BYTES else os.fstat(fd).st_size
             if video:
                 if size == 0:
                     raise UserError(f"{ctx}: {path} is an empty file, not a video")
-                if not _bmff_has_video(fh, head, size):
+                if not _bmff_has_video(fd, head, size):
                     problem = _pyav_video_problem(path)
                     if problem:
                         raise UserError(f"{ctx}: {path} is not a readable video ({problem})")
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise UserError(f"{ctx}: {path}: cannot read: {exc.strerror or exc}") from None
-    return hashlib.sha256(size.to_bytes(8, "big") + head).digest()[:16]
-
-
-def _boxes(data: bytes, kind: bytes) -> Iterator[bytes]:
-    """The payloads of the ISO BMFF boxes of type `kind` among the boxes that `data` holds, one level deep."""
-    pos, end = 0, len(data)
-    while pos + 8 <= end:
-        size, header = int.from_bytes(data[pos:pos + 4], "big"), 8
-        if size == 1:  # a 64-bit size follows the type
-            size, header = int.from_bytes(data[pos + 8:pos + 16], "big"), 16
-        elif size == 0:  # to the end
-            size = end - pos
-        if size < header:
-            return
-        if data[pos + 4:pos + 8] == kind:
-            yield data[pos + header:pos + size]
-        pos += size
+    return hash((size, head))
 
 
 _MAX_MOOV = 64 << 20  # a movie box larger than this is left to PyAV
 
 
-def _bmff_has_video(fh: IO[bytes], head: bytes, size: int) -> bool:
-    """Whether the file is ISO BMFF with a `moov/trak/mdia/hdlr` whose handler is 'vide', from box headers alone
-    (a `moov` after the media data is reached by seeking). False also means "cannot tell": PyAV decides then."""
+def _bmff_has_video(fd: int, head: bytes, size: int) -> bool:
+    """Whether the file is ISO BMFF whose movie box (`moov`, found by walking the top-level box headers; after the
+    media data it is read at its offset) holds a handler box (`hdlr`) of type 'vide': a video track. False also
+    means "cannot tell": PyAV decides then."""
     pos = 0
     while pos + 8 <= size:
-        if pos + 16 <= len(head):
-            header = head[pos:pos + 16]
-        else:
-            fh.seek(pos)
-            header = fh.read(16)
+        header = head[pos:pos + 16] if pos + 16 <= len(head) else os.pread(fd, 16, pos)
         if len(header) < 8:
             return False
         box, kind, skip = int.from_bytes(header[:4], "big"), header[4:8], 8
@@ -201,13 +185,14 @@ def _bmff_has_video(fh: IO[bytes], head: bytes, size: int) -> bool:
         if kind == b"moov":
             if box > _MAX_MOOV:
                 return False
-            if pos + box <= len(head):
-                moov = head[pos + skip:pos + box]
-            else:
-                fh.seek(pos + skip)
-                moov = fh.read(box - skip)
-            return any(hdlr[8:12] == b"vide" for trak in _boxes(moov, b"trak") for mdia in _boxes(trak, b"mdia")
-                       for hdlr in _boxes(mdia, b"hdlr"))
+            moov = head[pos + skip:pos + box] if pos + box <= len(head) else os.pread(fd, box - skip, pos + skip)
+            # a handler box: size, "hdlr", version and flags, pre_defined, then the handler type ("vide", "soun", …)
+            i = moov.find(b"hdlr")
+            while i >= 4:
+                if moov[i + 12:i + 16] == b"vide":
+                    return True
+                i = moov.find(b"hdlr", i + 4)
+            return False
         pos += box
     return False
 

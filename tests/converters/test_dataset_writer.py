@@ -162,7 +162,7 @@ def test_writer_refuses_numbers_json_cannot_hold(tmp_path, bad, value):
 # One split per media file
 
 
-def _fake(video_id: str, path: str, key: bytes | None = None, split: str | None = None) -> Video:
+def _fake(video_id: str, path: str, key: int | None = None, split: str | None = None) -> Video:
     trace = Trace(bbox=(1.0, 2.0, 3.0, 4.0), start=0.5, end=1.0, explanation=None, categories=[])
     return Video(video_id=video_id, label="fake", path=path, width=10, height=10, fps=4.0, duration=2.0,
                  traces=[trace], split=split, file_key=key)
@@ -178,11 +178,11 @@ def test_videos_sharing_a_file_share_its_split(tmp_path):
     rule = SplitRule.parse("1:1:1", 0)
     a, b = _ids_in_two_splits(rule)
     with DatasetWriter(tmp_path / "out", ["full"], "abs", rule, subdirs=False) as writer:
-        assert writer.add(_fake(a, "/m/a.mp4", b"K1"), "row 1") == rule.assign(a)
-        assert writer.add(_fake(b, "/m/b.mp4", b"K1"), "row 2") == rule.assign(a)  # same bytes: a's split
-        writer.add(_fake("c", "/m/c.mp4", b"K2"), "row 3")
+        assert writer.add(_fake(a, "/m/a.mp4", 1), "row 1") == rule.assign(a)
+        assert writer.add(_fake(b, "/m/b.mp4", 1), "row 2") == rule.assign(a)  # same bytes: a's split
+        writer.add(_fake("c", "/m/c.mp4", 2), "row 3")
         stats = writer.stats()
-    assert stats["media_files"] == {"identity": "size + sha256 of the first 64 KiB", "videos": 3, "files": 2,
+    assert stats["media_files"] == {"identity": "size and first 64 KiB", "videos": 3, "files": 2,
                                     "videos_sharing_a_file": 1, "videos_moved_to_the_split_of_their_file": 1}
     line = summary(tmp_path / "out", {**stats, "skipped": {}})
     assert line.endswith("; 1 video(s) share a file with an earlier one, in its split (1 moved there)")
@@ -190,17 +190,17 @@ def test_videos_sharing_a_file_share_its_split(tmp_path):
 
 def test_released_splits_yield_to_the_file_and_a_clip_is_never_fake_and_real(tmp_path):
     with DatasetWriter(tmp_path / "out", ["full"], "abs", None, subdirs=False) as writer:
-        assert writer.add(_fake("a", "/m/a.mp4", b"K", split="test"), "row 1") == "test"
-        assert writer.add(_fake("a", "/m/a.mp4", b"K", split="test"), "row 2") == "test"  # a's second trace
-        assert writer.add(_fake("b", "/m/b.mp4", b"K", split="train"), "row 3") == "test"  # moved to its file's
+        assert writer.add(_fake("a", "/m/a.mp4", 7, split="test"), "row 1") == "test"
+        assert writer.add(_fake("a", "/m/a.mp4", 7, split="test"), "row 2") == "test"  # a's second trace
+        assert writer.add(_fake("b", "/m/b.mp4", 7, split="train"), "row 3") == "test"  # moved to its file's
         assert writer.stats()["media_files"]["videos_moved_to_the_split_of_their_file"] == 1
         real = Video(video_id="r", label="real", path="/m/r.mp4", width=10, height=10, fps=4.0, duration=2.0,
-                     split="train", file_key=b"K")
+                     split="train", file_key=7)
         with pytest.raises(UserError, match=r"real\.ctx: /m/r\.mp4 is the clip of real video r and of a fake video "
                                             r"before it"):
             writer.add(real, "real.ctx")
         with pytest.raises(UserError, match=r"row 5: video a is in split 'val' here and 'test' earlier"):
-            writer.add(_fake("a", "/m/a.mp4", b"K", split="val"), "row 5")
+            writer.add(_fake("a", "/m/a.mp4", 7, split="val"), "row 5")
     assert not (tmp_path / "out").exists()
 
 

@@ -27,12 +27,17 @@ def _audio_only_mp4(path: Path) -> Path:
     return path
 
 
-def _video(path: Path, fmt: str | None = None, options: dict | None = None) -> Path:
+def _video(path: Path, fmt: str | None = None, options: dict | None = None, noise: bool = False) -> Path:
+    """A 4-frame 64x48 H.264 clip; `noise`: 8 frames of 160x120 noise, too large for the first 64 KiB."""
+    width, height, frames = (160, 120, 8) if noise else (64, 48, 4)
+    rng = np.random.default_rng(0)
     with av.open(str(path), "w", format=fmt, options=options or {}) as container:
         stream = container.add_stream("libx264", rate=4)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for t in range(4):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_array(5, t, 64, 48), format="rgb24")):
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for t in range(frames):
+            pixels = (rng.integers(0, 256, (height, width, 3), dtype=np.uint8) if noise
+                      else frame_array(5, t, width, height))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
@@ -40,14 +45,19 @@ def _video(path: Path, fmt: str | None = None, options: dict | None = None) -> P
 
 
 def _bmff(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return media_files._bmff_has_video(fh, fh.read(media_files.IDENTITY_BYTES), path.stat().st_size)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return media_files._bmff_has_video(fd, os.read(fd, media_files.IDENTITY_BYTES), path.stat().st_size)
+    finally:
+        os.close(fd)
 
 
 def test_the_box_walk_finds_the_video_track_wherever_the_movie_box_is(tmp_path):
     at_end = write_mp4(tmp_path / "at_end.mp4", 1)  # PyAV's mp4: media data first, the movie box after it
     faststart = _video(tmp_path / "faststart.mp4", options={"movflags": "faststart"})
-    assert _bmff(at_end) and _bmff(faststart)
+    far = _video(tmp_path / "far.mp4", noise=True)  # its movie box lies past the first 64 KiB
+    assert far.read_bytes().find(b"moov") > media_files.IDENTITY_BYTES
+    assert _bmff(at_end) and _bmff(faststart) and _bmff(far)
     assert not _bmff(_audio_only_mp4(tmp_path / "audio.mp4"))
     assert not _bmff(_video(tmp_path / "clip.mkv", "matroska"))  # not ISO BMFF: PyAV decides
 
