@@ -2,7 +2,8 @@
 
 It knows nothing of the input format: a converter builds `Video`s (with `Trace`s) and adds them; the writer decides
 each video's split, renders the samples (prompts/deeptrace), writes `out/[<variant>/]{train,val,test}.jsonl`,
-`stats.json` and `manifest.json` as one unit, and counts what it wrote (converters/README.md: "Split rule", "Output").
+`stats.json` and a manifest (`.dataset-files.json`) as one unit, and counts what it wrote (converters/README.md:
+"Split rule", "Output").
 - Split: a video's split is `sha256(seed, video_id)` alone (or the split its input gives), decided per media file:
   a video whose file (`Video.file_key`, see media_files.file_identity) an earlier video already uses takes that
   video's split, and is counted.
@@ -23,7 +24,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from common.errors import UserError, os_error_line
 from common.jsonl import dumps, has_non_finite
+from common.outputs import manifest_files, temp_dir_beside, write_manifest
 from converters.boxes import Box
 from prompts import deeptrace as prompts
 
@@ -206,8 +207,8 @@ def _check_finite(video: Video, trace: Trace | None, ctx: str) -> None:
 
 
 _WRITE_BUFFER = 1 << 18  # bytes per output file: fewer, larger writes than io's 8 KiB default
-MANIFEST = "manifest.json"
-TOOLS = ("labelbox_to_swift", "deeptrace_to_swift")  # who writes manifests: a manifest.json of another is not ours
+MANIFEST = ".dataset-files.json"  # in --out: the files of the run (common/outputs.py's manifest format)
+TOOLS = ("labelbox_to_swift", "deeptrace_to_swift")  # the writers of such manifests: another one's is not ours
 
 
 def _counts() -> dict:
@@ -221,8 +222,8 @@ def _add_counts(into: dict, counts: dict) -> None:
 
 
 def staging_pattern(out: Path) -> re.Pattern[str]:
-    """Names of the staging folders of runs on `out` (`tempfile.mkdtemp(prefix=".OUT.tmp-")`)."""
-    return re.compile(rf"\.{re.escape(out.name)}\.tmp-[a-z0-9_]+")
+    """Names of the staging folders of runs on `out` (common.outputs.temp_dir_beside: `.OUT.<8 hex>.tmp`)."""
+    return re.compile(rf"\.{re.escape(out.name)}\.[0-9a-f]{{8}}\.tmp")
 
 
 def _lock(path: Path) -> int:
@@ -267,24 +268,17 @@ def read_manifest(out: Path) -> list[str] | None:
     if not path.is_file():
         return None
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        manifest = None
-    files = manifest.get("files") if isinstance(manifest, dict) and manifest.get("tool") in TOOLS else None
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        raise UserError(f"{path}: this manifest.json was not written by a DeeptraceReward converter; it would be "
-                        "overwritten: choose another --out")
-    safe = []
-    for f in files:
-        parts = Path(f).parts
-        if f and not Path(f).is_absolute() and ".." not in parts and f != MANIFEST:
-            safe.append(Path(*parts).as_posix())
-    return safe
+        owner = json.loads(path.read_text(encoding="utf-8")).get("written_by")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        owner = None
+    if owner not in TOOLS:
+        raise UserError(f"--out {out}: its {MANIFEST} was not written by a DeeptraceReward converter, whose files it "
+                        "would replace: choose another --out")
+    return sorted(manifest_files(out, MANIFEST, "--out") or ())
 
 
 class DatasetWriter:
-    """Streams samples into `out/[<variant>/]{train,val,test}.jsonl` + `stats.json` + `manifest.json`, all or
-    nothing.
+    """Streams samples into `out/[<variant>/]{train,val,test}.jsonl` + `stats.json` + the manifest, all or nothing.
 
     Everything is written into a hidden staging folder beside `out` (locked while the run lives; staging folders of
     killed runs are removed when the next run on `out` starts); `commit()` swaps it in (see `_swap_in`), `abort()`
@@ -309,11 +303,8 @@ class DatasetWriter:
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             self.stale_staging_removed = remove_stale_staging(self.out)
-            self.staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
+            self.staging = temp_dir_beside(self.out)  # with the mode mkdir gives, not mkdtemp's 0700
             self._lock_fd = _lock(self.staging)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.staging, 0o777 & ~umask)  # mkdtemp makes it 0700; the output should get the usual mode
             for v in self.variants:
                 d = self.staging / v if subdirs else self.staging
                 d.mkdir(parents=True, exist_ok=True)
@@ -429,11 +420,7 @@ class DatasetWriter:
                 json.dump({**stats, "variant": v}, fh, ensure_ascii=False, indent=2)
                 fh.write("\n")
             written += [(d / name).relative_to(self.staging).as_posix() for name in (*SPLIT_FILES, "stats.json")]
-        with (self.staging / MANIFEST).open("w", encoding="utf-8") as fh:
-            json.dump({"tool": self.tool, "files": written,
-                       "note": "the files of this run; the next run on this folder removes those it does not write "
-                               "again, and nothing else"}, fh, indent=2)
-            fh.write("\n")
+        write_manifest(self.staging, MANIFEST, self.tool, set(written))
         try:
             self._swap_in(written)
         finally:
@@ -544,7 +531,7 @@ def add_output_args(parser: argparse.ArgumentParser, *, split_default: str = "8:
     g = parser.add_argument_group("output")
     g.add_argument("--out", required=True, type=Path, metavar="DIR",
                    help="output directory: train.jsonl, val.jsonl, test.jsonl and stats.json (with --variant all: "
-                        "one such directory per variant, DIR/<variant>/) and manifest.json; a re-run replaces the "
+                        "one such directory per variant, DIR/<variant>/) and a manifest; a re-run replaces the "
                         "files of the previous run and keeps any others")
     g.add_argument("--variant", default="full", choices=(*VARIANTS, "all"),
                    help="supervision ablation of the paper (default: full); 'all' writes every variant")

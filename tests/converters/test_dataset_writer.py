@@ -15,7 +15,17 @@ from hypothesis import strategies as st
 
 from common.errors import UserError
 from converters import dataset_writer
-from converters.dataset_writer import SPLITS, VARIANTS, DatasetWriter, SplitRule, Trace, Video, answer_bbox, summary
+from converters.dataset_writer import (
+    MANIFEST,
+    SPLITS,
+    VARIANTS,
+    DatasetWriter,
+    SplitRule,
+    Trace,
+    Video,
+    answer_bbox,
+    summary,
+)
 from prompts import deeptrace as prompts
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -219,10 +229,11 @@ def _run(out: Path, variants: list[str], subdirs: bool, tag: str, fail_after: in
     if fail_after is not None:
         real_replace, calls = os.replace, []
 
-        def replace(src, dst):  # the process is killed as it makes move number `fail_after`
-            if len(calls) == fail_after:
-                raise KeyboardInterrupt
-            calls.append(dst)
+        def replace(src, dst):  # the process is killed as it makes move number `fail_after` into `out`
+            if Path(dst).is_relative_to(out):
+                if len(calls) == fail_after:
+                    raise KeyboardInterrupt
+                calls.append(dst)
             real_replace(src, dst)
 
         monkeypatch.setattr(dataset_writer.os, "replace", replace)
@@ -241,16 +252,16 @@ def test_rerun_replaces_the_previous_run_and_keeps_the_users_files(tmp_path):
     _run(out, list(VARIANTS), True, "one")
     (out / "notes.txt").write_text("mine")
     (out / "no_time" / "my_eval.json").write_text("{}")
-    assert json.loads((out / "manifest.json").read_text())["files"][:4] == [
-        "full/train.jsonl", "full/val.jsonl", "full/test.jsonl", "full/stats.json"]
+    assert json.loads((out / MANIFEST).read_text())["files"][:4] == [
+        "full/stats.json", "full/test.jsonl", "full/train.jsonl", "full/val.jsonl"]
     _run(out, ["full"], False, "two")  # one variant, at the top: the four variant folders of run one go
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "no_time", "notes.txt", "stats.json",
-                                                     "test.jsonl", "train.jsonl", "val.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "no_time", "notes.txt", "stats.json", "test.jsonl",
+                                                     "train.jsonl", "val.jsonl"]
     assert sorted(p.name for p in (out / "no_time").iterdir()) == ["my_eval.json"]  # the user's file, and its folder
     assert _tags(out / "train.jsonl") == {"two"}
     _run(out, list(VARIANTS), True, "three")  # and back: run two's top-level files go
-    assert sorted(p.name for p in out.iterdir()) == sorted([*VARIANTS, "manifest.json", "notes.txt"])
-    assert json.loads((out / "manifest.json").read_text())["tool"] == "labelbox_to_swift"
+    assert sorted(p.name for p in out.iterdir()) == sorted([*VARIANTS, MANIFEST, "notes.txt"])
+    assert json.loads((out / MANIFEST).read_text())["written_by"] == "labelbox_to_swift"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left
 
 
@@ -266,34 +277,36 @@ def test_a_killed_swap_never_looks_complete(tmp_path, monkeypatch, kill_at):
         d = out / variant
         if (d / "stats.json").exists():
             assert {t for s in SPLITS for t in _tags(d / f"{s}.jsonl")} == {"new"}, variant
-    if (out / "manifest.json").exists():
+    if (out / MANIFEST).exists():
         assert kill_at == 17 and all((out / v / "stats.json").exists() for v in VARIANTS)
 
 
 def test_stale_staging_is_removed_and_a_live_one_kept(tmp_path):
     out = tmp_path / "out"
-    stale = tmp_path / ".out.tmp-abc123_x"  # what a killed run leaves
+    stale = tmp_path / ".out.0a1b2c3d.tmp"  # what a killed run leaves
     (stale / "full").mkdir(parents=True)
     (stale / "full" / "train.jsonl").write_text("half\n")
-    live = tmp_path / ".out.tmp-live0001"  # a run still going: it holds the folder's lock
+    live = tmp_path / ".out.0000beef.tmp"  # a run still going: it holds the folder's lock
     live.mkdir()
     fd = dataset_writer._lock(live)
-    other = tmp_path / ".other.tmp-abc123"  # another output's, and a user's look-alike
+    other = tmp_path / ".other.0a1b2c3d.tmp"  # another output's
+    (tmp_path / ".out.notes.tmp").mkdir()  # a user's look-alike
     other.mkdir()
     try:
         _run(out, ["full"], False, "one")
     finally:
         os.close(fd)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-abc123", ".out.tmp-live0001", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.0a1b2c3d.tmp", ".out.0000beef.tmp",
+                                                            ".out.notes.tmp", "out"]
 
 
 def test_a_manifest_that_is_not_ours_is_refused(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "manifest.json").write_text('{"files": ["precious.bin"]}')
+    (out / MANIFEST).write_text('{"written_by": "eval/report.py", "files": ["precious.bin"]}')
     (out / "precious.bin").write_text("x")
-    with pytest.raises(UserError, match=r"manifest\.json: this manifest\.json was not written by a DeeptraceReward "
-                                        r"converter"):
+    with pytest.raises(UserError, match=r"--out .*out: its \.dataset-files\.json was not written by a "
+                                        r"DeeptraceReward converter"):
         _run(out, ["full"], False, "one")
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "precious.bin"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "precious.bin"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -275,7 +275,7 @@ def test_variants_all_layout_and_answers(tmp_path, media):
     out = tmp_path / "out"
     assert main([str(FIX / "v2_pitfalls.ndjson"), "--out", str(out), "-q", "--media-root", str(media),
                  "--variant", "all"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted([*prompts.VARIANTS, "manifest.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*prompts.VARIANTS, ".dataset-files.json"])
     for variant in prompts.VARIANTS:
         assert sorted(p.name for p in (out / variant).iterdir()) == [
             "stats.json", "test.jsonl", "train.jsonl", "val.jsonl"]
