@@ -35,16 +35,11 @@ from common.jsonl import dumps, has_non_finite
 from common.outputs import manifest_files, temp_dir_beside, write_manifest
 from converters.boxes import Box
 from prompts import deeptrace as prompts
+from prompts.deeptrace_categories import CategoryMap, load_category_map
 
 SPLITS = ("train", "val", "test")
 VARIANTS = prompts.VARIANTS
 BBOX_FORMATS = ("abs", "norm1000", "norm1")
-# The paper's nine major categories (sec. 2.3). Categories are passed through as annotated; this list is for docs,
-# samples and stats ordering only.
-PAPER_CATEGORIES = (
-    "Object Distortion", "Sudden Blurring", "Object Trajectory", "Redundant Object", "Object Merging",
-    "Object Splitting", "Background Distortion", "Object Disappearance", "Unexpected Move",
-)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -69,7 +64,7 @@ class Trace:
     start: float
     end: float | None
     explanation: str | None
-    categories: list[str]
+    tags: list[str]  # the raw category tags, as annotated (meta.tags); the writer maps them (meta.categories)
     frames: tuple[int, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # trace_id, label_id, … (copied into meta)
 
@@ -158,8 +153,10 @@ def _question(variant: str) -> str:
     return prompts.question(variant)
 
 
-def build_samples(video: Video, trace: Trace | None, variants: Sequence[str], fmt: str, split: str) -> list[dict]:
-    """The sample records of one trace of `video` (None: its REAL sample), one per variant, in `variants`' order.
+def build_samples(video: Video, trace: Trace | None, variants: Sequence[str], fmt: str, split: str,
+                  categories: Sequence[str] = ()) -> list[dict]:
+    """The sample records of one trace of `video` (None: its REAL sample), one per variant, in `variants`' order;
+    `categories` are the trace's tags mapped (`CategoryMap.map`).
 
     A record is `{"messages": [question, answer], "videos": [path], "meta": {…}}`; meta ends with `frames` (when
     the trace has them), then `video.extra`, then `trace.extra`.
@@ -167,7 +164,7 @@ def build_samples(video: Video, trace: Trace | None, variants: Sequence[str], fm
     if trace is None:
         answers = [prompts.REAL_ANSWER] * len(variants)
         bbox = start = end = explanation = None
-        categories: list[str] = []
+        tags: list[str] = []
         extra = video.extra
     else:
         coords = answer_bbox(trace.bbox, video.width, video.height, fmt)
@@ -177,12 +174,13 @@ def build_samples(video: Video, trace: Trace | None, variants: Sequence[str], fm
         start = round(trace.start, 6)
         end = None if trace.end is None else round(trace.end, 6)
         explanation = trace.explanation
-        categories = list(trace.categories)
+        tags = list(trace.tags)
         extra = {**video.extra, **trace.extra}
     meta = {"task": "deeptrace", "video_id": video.video_id, "label": video.label, "bbox": bbox, "start": start,
             "end": end, "width": video.width, "height": video.height, "duration": round(video.duration, 6),
-            "fps": round(video.fps, 6), "explanation": explanation, "categories": categories, "source": video.source,
-            "variant": None, "bbox_format": "pixels", "answer_bbox_format": fmt, "split": split}
+            "fps": round(video.fps, 6), "explanation": explanation, "categories": list(categories), "tags": tags,
+            "source": video.source, "variant": None, "bbox_format": "pixels", "answer_bbox_format": fmt,
+            "split": split}
     if trace is not None and trace.frames:
         meta["frames"] = list(trace.frames)
     videos = [str(video.path)]
@@ -286,12 +284,13 @@ class DatasetWriter:
     """
 
     def __init__(self, out: Path, variants: Sequence[str], bbox_format: str, split_rule: SplitRule | None,
-                 *, subdirs: bool, tool: str = "labelbox_to_swift"):
+                 *, subdirs: bool, tool: str = "labelbox_to_swift", category_map: CategoryMap | None = None):
         self.variants = list(variants)
         self.subdirs = subdirs
         self.bbox_format = bbox_format
         self.split_rule = split_rule
         self.tool = tool
+        self.category_map = category_map or load_category_map()
         self.files: dict[tuple[str, str], IO[str]] = {}
         self.out = Path(out)
         self.staging: Path | None = None
@@ -314,7 +313,8 @@ class DatasetWriter:
             self.abort()
             raise UserError(f"--out {self.out}: cannot write the output folder here ({os_error_line(exc)})") from None
         self.counts = {s: _counts() for s in SPLITS}
-        self.categories: dict[str, Counter] = {s: Counter() for s in SPLITS}
+        self.categories: dict[str, Counter] = {s: Counter() for s in SPLITS}  # traces per category
+        self.unmapped: Counter = Counter()  # traces per tag that no category of the map covers
         # hash(video_id) → (split index wanted × 3 + split index given) × 2 + 1 if real (`_unpack`); hash(file_key)
         # → hash(video_id) of the file's first video: ~150 bytes a video, whatever the rows hold
         self.videos: dict[int, int] = {}
@@ -381,28 +381,36 @@ class DatasetWriter:
         if new:
             c[label + "_videos"] += 1
         files = [self.files[v, split] for v in self.variants]
+        categories = self.categories[split]
         for trace in items:
-            for fh, record in zip(files, build_samples(video, trace, self.variants, self.bbox_format, split),
+            mapped: list[str] = []
+            if trace is not None:
+                c["with_explanation"] += trace.explanation is not None
+                if trace.tags:
+                    mapped, unmapped = self.category_map.map(trace.tags)
+                    c["with_categories"] += 1
+                    categories.update(mapped)
+                    self.unmapped.update(unmapped)
+            for fh, record in zip(files, build_samples(video, trace, self.variants, self.bbox_format, split, mapped),
                                   strict=True):
                 fh.write(dumps(record, finite=True) + "\n")
         c["samples"] += len(items)
         c[label + "_samples"] += len(items)
-        if fake:
-            categories = self.categories[split]
-            for trace in items:
-                c["with_explanation"] += trace.explanation is not None
-                if trace.categories:
-                    c["with_categories"] += 1
-                    for category in trace.categories:
-                        categories[category] += 1
         return split
 
     def stats(self) -> dict:
         total = _counts()
         for c in self.counts.values():
             _add_counts(total, c)
-        cats = {s: dict(self.categories[s].most_common()) for s in SPLITS}
-        cats["total"] = dict(sum(self.categories.values(), Counter()).most_common())
+        order = {name: i for i, name in enumerate(self.category_map.names)}  # the map's (paper's) order, then the rest
+
+        def ordered(counter: Counter) -> dict[str, int]:
+            return dict(sorted(counter.items(), key=lambda kv: (order.get(kv[0], len(order)), -kv[1], kv[0])))
+
+        cats = {s: ordered(self.categories[s]) for s in SPLITS}
+        cats["total"] = ordered(sum(self.categories.values(), Counter()))
+        cats["map"] = self.category_map.source
+        cats["unmapped_tags"] = dict(sorted(self.unmapped.items(), key=lambda kv: (-kv[1], kv[0])))
         files = {"identity": "size and first 64 KiB", "videos": len(self.videos), "files": len(self.media),
                  "videos_sharing_a_file": self.shared["videos_sharing_a_file"],
                  "videos_moved_to_the_split_of_their_file": self.shared["videos_moved_to_the_split_of_their_file"]}
@@ -499,12 +507,19 @@ def format_counts(stats: dict) -> str:
 
 
 def summary(out: Path, stats: dict, invalid_keys: Sequence[str] = ()) -> str:
-    """The line a converter prints at the end: the counts, videos sharing a file, and traces left out as invalid."""
+    """The line a converter prints at the end: the counts, videos sharing a file, traces per category and unmapped
+    tags, traces left out as invalid."""
     line = f"wrote {out}: {format_counts(stats)}"
     media = stats.get("media_files", {})
     if media.get("videos_sharing_a_file"):
         line += (f"; {media['videos_sharing_a_file']} video(s) share a file with an earlier one, in its split "
                  f"({media['videos_moved_to_the_split_of_their_file']} moved there)")
+    cats = stats.get("categories", {})
+    if cats.get("total"):
+        line += "; traces per category: " + ", ".join(f"{k} {v}" for k, v in cats["total"].items())
+    if cats.get("unmapped_tags"):
+        line += "; tags no category covers (kept as they are): " + ", ".join(
+            f"{k} {v}" for k, v in cats["unmapped_tags"].items())
     left = {k: stats["skipped"][k] for k in invalid_keys if stats.get("skipped", {}).get(k)}
     if left:
         line += "; left out as invalid (--skip-invalid): " + ", ".join(f"{k} {v}" for k, v in left.items())
@@ -558,6 +573,9 @@ def add_output_args(parser: argparse.ArgumentParser, *, split_default: str = "8:
                    help="leave out traces that start or end after their clip (one frame of tolerance) or have "
                         "fractional frame numbers, counted per reason in stats.json and the summary, instead of "
                         "failing on the first")
+    g.add_argument("--category-map", type=Path, default=None, metavar="FILE",
+                   help="YAML mapping of raw category tags onto categories (meta.categories; meta.tags keeps the raw "
+                        "tags); default: the paper's nine, prompts/deeptrace/categories.yaml")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
 

@@ -48,6 +48,7 @@ from converters.media_files import (  # noqa: E402
     remove_missing_media_listing,
     scan_real_videos,
 )
+from prompts.deeptrace_categories import load_category_map  # noqa: E402
 
 INVALID = ("traces_with_a_fractional_first_frame", "traces_ending_before_they_start", *INVALID_KEYS)
 SKIP_KEYS = ("fake_rows_without_bbox", "duplicate_fake_rows", "duplicate_real_rows", "missing_media", *INVALID)
@@ -118,7 +119,7 @@ def explanation_of(value: Any) -> str | None:
     return clean_text(value) if isinstance(value, str) else None
 
 
-def categories_of(value: Any) -> list[str]:
+def tags_of(value: Any) -> list[str]:
     items = value if isinstance(value, list) else [value] if isinstance(value, str) else []
     return list(dict.fromkeys(s.strip() for s in items if isinstance(s, str) and s.strip()))
 
@@ -138,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     fake_seen: set[bytes] = set()  # digests of the fake rows written: a row repeated word for word is dropped
     identities: dict[str, int] = {}  # path → file identity: the rows of one video share its file
 
+    category_map = load_category_map(args.category_map)
     with DatasetWriter(args.out, variants, args.bbox_format, split_rule, subdirs=subdirs,
-                       tool="deeptrace_to_swift") as writer:
+                       tool="deeptrace_to_swift", category_map=category_map) as writer:
         for ctx, rec in tqdm(read_records(data), desc="records", unit="row", disable=None if progress else True):
             counter["rows_read"] += 1
             if not isinstance(rec, dict):
@@ -260,7 +262,7 @@ def _trace(rec: dict, ctx: str, video: Video, args: argparse.Namespace, counter:
                     lambda: f"{ctx}: faketrace_first_frame {first}, faketrace_duration {length}"):
         return None
     return Trace(bbox=box, start=start, end=end, explanation=explanation_of(rec.get("faketrace_explanations")),
-                 categories=categories_of(rec.get("faketrace_check_applies")),
+                 tags=tags_of(rec.get("faketrace_check_applies")),
                  extra={"first_frame": first})
 
 

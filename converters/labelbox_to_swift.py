@@ -51,6 +51,7 @@ from converters.media_files import (  # noqa: E402
     remove_missing_media_listing,
     scan_real_videos,
 )
+from prompts.deeptrace_categories import load_category_map  # noqa: E402
 
 SKIP_KEYS = ("rows_without_labels", "rows_not_in_project", "labels_not_in_project", "skipped_labels",
              "rows_with_only_skipped_labels", "labels_not_first", "labels_not_benchmark", "labels_without_traces",
@@ -200,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
                                    skip_invalid=args.skip_invalid),
                  source_names=set(_names(args.source_field) or {"source", "generator"}))
     progress = not args.quiet
+    category_map = load_category_map(args.category_map)
     with DatasetWriter(args.out, variants, args.bbox_format, split_rule, subdirs=subdirs,
-                       tool="labelbox_to_swift") as writer:
+                       tool="labelbox_to_swift", category_map=category_map) as writer:
         counter, missing, projects = convert_export(s, writer, progress)
         if missing and not args.skip_missing:
             raise missing_media_error(missing, roots, args.out, "labelbox_to_swift.py")

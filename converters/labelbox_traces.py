@@ -281,9 +281,9 @@ def build_traces(label: LabelData, *, width: float, height: float, fps: float, d
             if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
                 raise UserError(f"{ctx}: object {fid} segment [{s}, {e}]: box lies outside the "
                                 f"{width:g}x{height:g} frame")
-            explanation, categories = _describe(label, facts, s, e, opts)
+            explanation, tags = _describe(label, facts, s, e, opts)
             traces.append(Trace(
-                bbox=box, start=start, end=end, explanation=explanation, categories=categories,
+                bbox=box, start=start, end=end, explanation=explanation, tags=tags,
                 frames=(s, e),
                 extra={"trace_id": f"{fid}#{k}" if len(segments) > 1 else fid, "object": obj.name},
             ))
@@ -292,7 +292,7 @@ def build_traces(label: LabelData, *, width: float, height: float, fps: float, d
 
 def _describe(label: LabelData, facts: list[tuple[int, list[Fact]]], s: int, e: int,
               opts: TraceOptions) -> tuple[str | None, list[str]]:
-    """Explanation and categories of the segment `[s, e]` of an object whose answers by frame are `facts` (sorted).
+    """Explanation and category tags of the segment `[s, e]` of an object whose answers by frame are `facts` (sorted).
 
     The explanation is the first text answer found on the object inside the segment, then elsewhere on the object,
     then in a frame-ranged classification overlapping the segment, then in a global one; the later groups are only

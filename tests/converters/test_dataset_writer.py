@@ -27,6 +27,9 @@ from converters.dataset_writer import (
     summary,
 )
 from prompts import deeptrace as prompts
+from prompts.deeptrace_categories import load_category_map
+
+PAPER_MAP = load_category_map()
 
 # --------------------------------------------------------------------------------------------------------------------
 # Split
@@ -81,13 +84,14 @@ def _record(video: Video, trace: Trace | None, variant: str, fmt: str, split: st
     """The sample record as a dict, spelled out field by field: the reference for what the writer writes."""
     if trace is None:
         answer = prompts.REAL_ANSWER
-        meta = {"bbox": None, "start": None, "end": None, "explanation": None, "categories": []}
+        meta = {"bbox": None, "start": None, "end": None, "explanation": None, "categories": [], "tags": []}
     else:
         answer = prompts.fake_answer(answer_bbox(trace.bbox, video.width, video.height, fmt), trace.start,
                                      trace.explanation, variant, bbox_decimals=3 if fmt == "norm1" else 0)
         meta = {"bbox": [round(v, 3) for v in trace.bbox], "start": round(trace.start, 6),
                 "end": None if trace.end is None else round(trace.end, 6),
-                "explanation": trace.explanation, "categories": list(trace.categories)}
+                "explanation": trace.explanation, "categories": PAPER_MAP.map(trace.tags)[0] if trace.tags else [],
+                "tags": list(trace.tags)}
     return {
         "messages": [{"role": "user", "content": prompts.question(variant)},
                      {"role": "assistant", "content": answer}],
@@ -96,8 +100,8 @@ def _record(video: Video, trace: Trace | None, variant: str, fmt: str, split: st
             "task": "deeptrace", "video_id": video.video_id, "label": video.label, "bbox": meta["bbox"],
             "start": meta["start"], "end": meta["end"], "width": video.width, "height": video.height,
             "duration": round(video.duration, 6), "fps": round(video.fps, 6), "explanation": meta["explanation"],
-            "categories": meta["categories"], "source": video.source, "variant": variant, "bbox_format": "pixels",
-            "answer_bbox_format": fmt, "split": split,
+            "categories": meta["categories"], "tags": meta["tags"], "source": video.source, "variant": variant,
+            "bbox_format": "pixels", "answer_bbox_format": fmt, "split": split,
             **({"frames": list(trace.frames)} if trace is not None and trace.frames else {}),
             **video.extra, **(trace.extra if trace is not None else {}),
         },
@@ -126,7 +130,8 @@ _extra = st.dictionaries(st.sampled_from(["trace_id", "object", "label_id", "dat
                          | st.lists(st.integers(), max_size=2), max_size=3)
 _trace = st.builds(Trace, bbox=st.tuples(_finite, _finite, _finite, _finite), start=_finite,
                    end=st.none() | _finite, explanation=_text,
-                   categories=st.lists(st.text(max_size=10), max_size=3),
+                   tags=st.lists(st.sampled_from(["Object Distortion", "weird motion", "blurry", "radio_1"])
+                                 | st.text(max_size=10), max_size=3),
                    frames=st.none() | st.tuples(st.integers(1, 10**6), st.integers(1, 10**6)), extra=_extra)
 _video = st.builds(Video, video_id=st.text(min_size=1, max_size=12), label=st.sampled_from(["fake", "real"]),
                    path=st.text(min_size=1, max_size=20), width=st.integers(1, 4000), height=st.integers(1, 4000),
@@ -152,7 +157,7 @@ def test_written_samples_parse_to_the_record(videos, variants, fmt):
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_writer_refuses_numbers_json_cannot_hold(tmp_path, bad, value):
     """NaN or Infinity in a sample: an error naming the video, not `null` (what orjson writes) or `NaN` (not JSON)."""
-    trace = Trace(bbox=(1.0, 2.0, 3.0, 4.0), start=0.5, end=1.0, explanation=None, categories=[])
+    trace = Trace(bbox=(1.0, 2.0, 3.0, 4.0), start=0.5, end=1.0, explanation=None, tags=[])
     video = Video(video_id="v1", label="fake", path="/v.mp4", width=10, height=10, fps=25.0, duration=2.0,
                   traces=[trace], split="train")
     if bad in ("fps", "duration"):
@@ -173,7 +178,7 @@ def test_writer_refuses_numbers_json_cannot_hold(tmp_path, bad, value):
 
 
 def _fake(video_id: str, path: str, key: int | None = None, split: str | None = None) -> Video:
-    trace = Trace(bbox=(1.0, 2.0, 3.0, 4.0), start=0.5, end=1.0, explanation=None, categories=[])
+    trace = Trace(bbox=(1.0, 2.0, 3.0, 4.0), start=0.5, end=1.0, explanation=None, tags=[])
     return Video(video_id=video_id, label="fake", path=path, width=10, height=10, fps=4.0, duration=2.0,
                  traces=[trace], split=split, file_key=key)
 

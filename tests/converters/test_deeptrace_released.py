@@ -264,3 +264,43 @@ def test_an_empty_fake_clip_is_refused(tmp_path, dataset):
     (tmp_path / "videos" / "vid_b.mp4").touch()
     with pytest.raises(UserError, match=r"record 3 \(video vid_b\): .*vid_b\.mp4 is an empty file, not a video"):
         run(_records(tmp_path, lambda rs: None), tmp_path / "out")
+
+
+def test_tags_map_to_the_papers_categories(tmp_path, dataset, capsys):
+    """meta.tags keeps the raw faketrace_check_applies; meta.categories has the paper's names (multi-label), an
+    unmapped tag kept as it is; stats.json and the summary count them in the paper's order; --category-map swaps the
+    map."""
+    def retag(rs):
+        rs[0]["faketrace_check_applies"] = ["weird motion", "shape distortion", "light effect"]
+        rs[1]["faketrace_check_applies"] = ["appearance", "overlap"]
+        rs[2]["faketrace_check_applies"] = "still things"
+    data = _records(tmp_path, retag)
+    assert main([str(data), "--out", str(tmp_path / "out"), "--media-root", str(dataset)]) == 0
+    rows = {s: [json.loads(x) for x in (tmp_path / "out" / f"{s}.jsonl").read_text().splitlines()] for s in
+            ("train", "val", "test")}
+    got = [(r["meta"]["categories"], r["meta"]["tags"]) for r in rows["train"] + rows["val"]]
+    assert got == [(["Object Trajectory", "Object Distortion", "light effect"],
+                    ["weird motion", "shape distortion", "light effect"]),
+                   (["Redundant Object", "Object Merging"], ["appearance", "overlap"]),
+                   (["Unexpected Move"], ["still things"])]
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert list(stats["categories"]["total"].items()) == [  # the paper's order, then the unmapped tag
+        ("Object Distortion", 1), ("Object Trajectory", 1), ("Redundant Object", 1), ("Object Merging", 1),
+        ("Object Disappearance", 1), ("Unexpected Move", 1), ("light effect", 1)]
+    assert stats["categories"]["unmapped_tags"] == {"light effect": 1}
+    assert stats["categories"]["map"].endswith("prompts/deeptrace/categories.yaml")
+    line = capsys.readouterr().out
+    assert ("; traces per category: Object Distortion 1, Object Trajectory 1, Redundant Object 1, Object Merging 1, "
+            "Object Disappearance 1, Unexpected Move 1, light effect 1; tags no category covers (kept as they are): "
+            "light effect 1") in line
+    ours = tmp_path / "ours.yaml"
+    ours.write_text("categories:\n  - name: Motion\n    rules:\n      - pattern: 'motion|still'\n")
+    rows, stats = run(data, tmp_path / "custom", "--media-root", str(dataset), "--category-map", str(ours))
+    assert [r["meta"]["categories"] for r in rows["train"]] == [["Motion", "shape distortion", "light effect"],
+                                                                 ["appearance", "overlap"]]
+    assert stats["categories"]["map"] == str(ours)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("categories: [\n")
+    proc = _cli(tmp_path, json.loads(data.read_text()), "--media-root", str(dataset), "--category-map", str(bad))
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"deeptrace_to_swift.py: error: {bad}: not valid YAML: " + proc.stderr.split("not valid YAML: ")[1].strip()]

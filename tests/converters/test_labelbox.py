@@ -548,6 +548,9 @@ def test_demo_sample(tmp_path):
         "Object Splitting", "Background Distortion", "Object Disappearance", "Unexpected Move"}
     for r in all_rows(rows):
         assert Path(r["videos"][0]).is_absolute() and Path(r["videos"][0]).is_file()
+        assert r["meta"]["categories"] == r["meta"]["tags"]  # the sample's tags are the paper's names: unchanged
+    assert stats["categories"]["unmapped_tags"] == {}
+    assert "; traces per category: Object Distortion " in proc.stdout
     kling = next(r for r in rows["test"] if r["meta"]["label"] == "fake")
     assert kling["meta"]["video_id"] == "kling15_0001.mp4"
     assert kling["messages"][1]["content"] == (
