@@ -96,10 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def locate(split: Path) -> tuple[Path, Path]:
-    """(split directory, data.jsonl)."""
+    """(split directory, data.jsonl); a gzip-compressed data.jsonl.gz is read transparently too."""
     if split.is_dir():
-        data = split / "data.jsonl"
-        if not data.is_file():
+        data = next((d for d in (split / "data.jsonl", split / "data.jsonl.gz") if d.is_file()), None)
+        if data is None:
             raise UserError(f"{split}: no data.jsonl in this directory (a released split holds images/ and data.jsonl)")
         return split.resolve(), data
     if split.is_file():

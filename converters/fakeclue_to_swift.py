@@ -30,7 +30,7 @@ from tqdm import tqdm  # noqa: E402
 
 from common.argtypes import positive_int  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
-from common.jsonl import atomic_open, dumps, iter_jsonl, write_json  # noqa: E402
+from common.jsonl import atomic_open, dumps, iter_jsonl, open_binary, write_json  # noqa: E402
 from prompts.fakeclue import FAKE, IMAGE_TAG, REAL, parse  # noqa: E402
 
 TASK = "fakeclue"
@@ -80,11 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def read_records(path: Path) -> Iterator[tuple[str, Any]]:
     """(context, record) for each record of a JSON array (streamed with ijson) or a JSON Lines file."""
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the annotation file: {exc.strerror or exc}") from None
-    with fh:
+    with open_binary(path) as fh:  # gzip read transparently
         head = fh.read(4096)
         body = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
         first = body.lstrip()[:1]

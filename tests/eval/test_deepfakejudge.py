@@ -6,6 +6,7 @@ The released-shaped sample splits built here (`write_split`) are reused by tests
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import subprocess
@@ -220,6 +221,13 @@ def test_convert_pointwise_split(tmp_path: Path) -> None:
         assert user.removeprefix(P.IMAGE_TAG) == rec["messages"][0]["content"].removeprefix(P.IMAGE_TAG)
     # Giving the data.jsonl instead of the directory is the same; so is naming the task.
     assert run_converter(split / "data.jsonl", "--task", "dfj-pointwise", "--out", tmp_path / "o2.jsonl") == rows
+    # gzip-compressed, given as the file or found in the directory: the same rows (bar the source named in meta)
+    packed = split / "data.jsonl.gz"
+    packed.write_bytes(gzip.compress((split / "data.jsonl").read_bytes()))
+    unpacked = [{**r, "meta": {**r["meta"], "source": str(packed)}} for r in rows]
+    assert run_converter(packed, "--out", tmp_path / "o3.jsonl") == unpacked
+    (split / "data.jsonl").unlink()
+    assert run_converter(split, "--out", tmp_path / "o4.jsonl") == unpacked
 
 
 def test_convert_pairwise_split_in_both_orders(tmp_path: Path) -> None:
