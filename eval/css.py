@@ -42,6 +42,16 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:299] + "…"
 
 
+def resolve_dtype(dtype: str, device_type: str) -> str:
+    """--css-dtype on a device: auto is float16 on CUDA (half the memory, the GPU's fast path; cosines differ slightly
+    from float32's), float32 elsewhere (half precision on a CPU is slow)."""
+    if dtype not in DTYPES:
+        raise UserError(f"--css-dtype {dtype!r}: choose from {', '.join(DTYPES)}")
+    if dtype == "auto":
+        return "float16" if device_type == "cuda" else "float32"
+    return dtype
+
+
 def load_model(name: str, *, device: str | None = None, dtype: str = "auto", max_seq_length: int | None = None):
     """A sentence-transformers model (hub id or local directory) on `device` in `dtype`, or a one-line UserError.
 
@@ -61,9 +71,7 @@ def load_model(name: str, *, device: str | None = None, dtype: str = "auto", max
             raise UserError(f"--css-device {device}: {_one_line(exc)}") from None
         raise UserError(f"cannot load the CSS model {name!r} ({type(exc).__name__}: {_one_line(exc)}); "
                         f"{hint}") from None
-    if dtype not in DTYPES:
-        raise UserError(f"--css-dtype {dtype!r}: choose from {', '.join(DTYPES)}")
-    if dtype == "float16" or (dtype == "auto" and model.device.type == "cuda"):
+    if resolve_dtype(dtype, model.device.type) == "float16":
         model.half()
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length

@@ -182,6 +182,14 @@ def test_truncated_texts_are_counted(minilm) -> None:
         minilm.max_seq_length = 256
 
 
+def test_half_precision_on_a_gpu_by_default() -> None:
+    assert CSS.resolve_dtype("auto", "cuda") == "float16" and CSS.resolve_dtype("auto", "cpu") == "float32"
+    assert CSS.resolve_dtype("auto", "mps") == "float32" and CSS.resolve_dtype("float32", "cuda") == "float32"
+    assert CSS.resolve_dtype("float16", "cpu") == "float16"
+    with pytest.raises(UserError, match="--css-dtype 'bf16'"):
+        CSS.resolve_dtype("bf16", "cuda")
+
+
 def test_fingerprint_changes_with_anything_that_changes_an_embedding(minilm) -> None:
     import torch
 
