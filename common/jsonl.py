@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import IO, Any
 import orjson
 
 from common.errors import UserError, where
+from common.outputs import check_output_file, temp_file_beside
 
 # Every ASCII digit → "0", every other byte → " ": a run of 19 zeros then marks a number orjson might read differently.
 _DIGITS = bytes.maketrans(bytes(range(256)), bytes(48 if 48 <= b <= 57 else 32 for b in range(256)))
@@ -90,10 +90,14 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:
 
 @contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temp file beside `path`; rename it over `path` only if the block succeeds."""
+    """Open a temp file beside `path`; rename it over `path` only if the block succeeds.
+
+    The file ends up with the mode a plain `open(path, "w")` gives (common/outputs.py): not owner-only.
+    """
     path = Path(path)
+    check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
