@@ -157,6 +157,8 @@ def test_css_by_hand_with_a_stub_model(tmp_path: Path) -> None:
     again = CSS.EmbeddingCache(tmp_path, "fingerprint-1")  # a new run
     assert CSS.css_scores(model, ["c", "b"], ["a", "a"], cache=again) == (pytest.approx([0.6, 0.0]), 1)
     assert model.calls[-1] == ["b", "c"]
+    (tmp_path / "fingerprint-1" / "damaged.npz").write_bytes(b"PK\x03\x04 cut short")  # ignored, not fatal
+    assert CSS.css_scores(model, ["c"], ["a"], cache=CSS.EmbeddingCache(tmp_path, "fingerprint-1"))[1] == 1
     other = CSS.EmbeddingCache(tmp_path, "fingerprint-2")  # another model sees nothing of it
     assert CSS.css_scores(model, ["c"], ["a"], cache=other)[1] == 0 and model.calls[-1] == ["a", "c"]
 
