@@ -20,6 +20,7 @@ from typing import Any
 
 from common.errors import UserError, where
 from common.join import Pair, assistant_text, media_paths, reference_meta
+from eval import judging
 from eval import metrics as M
 from eval.judge import DEFAULT_MODEL, Judge, JudgeCache, JudgeRequest, cache_key
 from eval.report_cards import BAD, GOOD, CardContext, raw_texts
@@ -27,7 +28,7 @@ from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci
 from eval.tasks import ScoreContext, Scored
 from prompts import deeptrace as D
-from prompts.deeptrace import FAKE, REAL, judge_messages, parse_judge_score
+from prompts.deeptrace import FAKE, REAL, parse_judge_score
 
 NAME = "deeptrace"
 STREAMING = True  # `score` reads each pair once and keeps only its Reference and Row
@@ -37,6 +38,12 @@ JUDGE_PROMPT_FILE = D.JUDGE_PROMPT_FILE
 OUTSIDE = "box outside the frame"  # under the box convention used; see the warning in `box_convention_check`
 FRAMES_WITHOUT_FPS = "time in frames, no fps"  # meta.fps is needed to turn a frame number into seconds
 OUTSIDE_SHARE = 0.05  # more than this share of predicted boxes outside the frame prints one warning
+
+
+def judge_messages(reference: str, prediction: str) -> list[dict[str, str]]:
+    """The codec's App. D judge prompt (`prompts.deeptrace.judge_messages`) for two explanations, each
+    whitespace-normalised and cut to eval/judging.py's MAX_TEXT_CHARS (a runaway generation is not sent whole)."""
+    return D.judge_messages(*(judging.cap(" ".join(t.split())) for t in (reference, prediction)))
 
 
 # --- references --------------------------------------------------------------------------------------------------
@@ -188,7 +195,7 @@ def box_convention_check(rows: list[M.Row], refs: list[Reference], chosen: str) 
     if boxes and outside > OUTSIDE_SHARE * boxes:
         best = max(D.BOX_FORMATS, key=lambda name: (fits[name], name == "pixels"))
         if fits[best] > boxes - outside:
-            warning = (f"warning: {outside} of {boxes} predicted boxes ({100 * outside / boxes:.0f}%) fall outside the "
+            warning = (f"{outside} of {boxes} predicted boxes ({100 * outside / boxes:.0f}%) fall outside the "
                        f"frame read as {chosen}; read as {best}, {fits[best]} fit: if the model answers in that "
                        f"convention, score with --bbox-format {best}")
     return report, warning
@@ -258,28 +265,30 @@ def score(pairs: Iterable[Pair], args: Any, *, context: ScoreContext) -> Scored:
     judge_report = None
     judge = context.make_judge() if any(sample_pairs) or any(video_pairs) else None
     scores: dict[tuple[str, str], float] | None = None
-    judge_unparseable = 0
+    judge_unparseable = judge_failed = 0
+    partial: list[str] = []
     if judge is not None:
-        requests = [JudgeRequest(judge_messages(gt, pred), info={"task": NAME, "reference": gt, "prediction": pred})
-                    for gt, pred in to_judge]
-        results = judge.run(requests, parse_judge_score, desc="judging explanations")
-        failed = [r for r in results if r.status == "failed"]
-        if failed:
-            raise UserError(
-                f"judge: {len(failed)} of {len(results)} explanation calls failed (first: {failed[0].error}); replies "
-                f"received so far are cached in {judge.cache.path} - re-run the same command to resume, "
-                f"or pass --no-judge")
-        scores = {}
-        for pair, result in zip(to_judge, results, strict=True):
-            scores[pair] = result.value if result.status == "ok" else 0.0
-            judge_unparseable += result.status == "unparseable"
-        judge_report = {"model": judge.model, "prompt": f"prompts/{JUDGE_PROMPT_FILE}",
-                        "cache": str(judge.cache.path) if judge.cache.path else None, **judge.stats.as_dict()}
+        # A failed call leaves its samples out of explanation (and overall); eval/judging.py decides what is reported.
+        outcome = judging.run(
+            judge, {(gt, pred): JudgeRequest(judge_messages(gt, pred), info={"task": NAME, "reference": gt,
+                                                                             "prediction": pred})
+                    for gt, pred in to_judge},
+            parse_judge_score, worst=0.0, strict=getattr(args, "judge_strict", False), what="explanation calls",
+            desc="judging explanations")
+        judge_unparseable, judge_failed = outcome.unparseable, len(outcome.failed)
+        need = [(s, v) for s, v in zip(sample_pairs, video_pairs, strict=True) if s or v]
+        cov = judging.coverage(len(need), sum(s in outcome.failed or v in outcome.failed for s, v in need),
+                               getattr(args, "judge_min_coverage", judging.MIN_COVERAGE))
+        scores = outcome.scores if cov["status"] != "insufficient" else None
+        partial = ["explanation", "overall"] if cov["status"] == "partial" else []
+        judge_report = {**outcome.report, "prompt": f"prompts/{JUDGE_PROMPT_FILE}",
+                        "metrics": ["explanation", "overall"], "coverage": cov,
+                        "cut_texts": sum(judging.is_cut(t) for pair in to_judge for t in pair)}
 
     def explain(row: M.Row, pair: tuple[str, str] | None) -> M.Row:
         if scores is None or pair is None:
             return row
-        return M.with_explanation(row, scores[pair] if pair[1] else 0.0)
+        return M.with_explanation(row, scores.get(pair) if pair[1] else 0.0)  # a failed call: None, left out
 
     rows = [explain(row, p) for row, p in zip(rows, sample_pairs, strict=True)]
     video_rows = [explain(row, p) for row, p in zip(video_rows, video_pairs, strict=True)]
@@ -303,8 +312,9 @@ def score(pairs: Iterable[Pair], args: Any, *, context: ScoreContext) -> Scored:
         "unparseable": len(unparseable_lines),
         "predicted_fake": sum(g.label == FAKE for g in guesses),
         "predicted_real": sum(g.label == REAL for g in guesses),
-        "judged": len(to_judge) if judge is not None else 0,
+        "judged": len(to_judge) - judge_failed if judge is not None else 0,
         "judge_unparseable": judge_unparseable,
+        "judge_failed": judge_failed,
         "predicted_end": sum(g.label == FAKE and g.end is not None for g in guesses),
     }
     return Scored({
@@ -325,6 +335,7 @@ def score(pairs: Iterable[Pair], args: Any, *, context: ScoreContext) -> Scored:
                   "unparseable_lines": unparseable_lines[:50], "boxes": conventions},
         "warnings": [warning] if warning else [],
         "judge": judge_report,
+        "partial": partial,  # metrics computed over the judged samples only (some judge calls failed)
         "settings": {"protocol": "per-sample (paper)", "compat": strict, "bbox_format": override,
                      "bootstrap": args.bootstrap, "seed": args.seed},
         "files": {"predictions": context.predictions, "references": context.references},
@@ -379,10 +390,11 @@ def format_table(result: dict[str, Any]) -> str:
 class JudgeLookup:
     """Per-sample judge scores read (never requested) from eval/score.py's judge reply cache."""
 
-    def __init__(self, cache_path: Path, model: str):
+    def __init__(self, cache_path: Path, model: str, params: dict[str, Any] | None = None):
         self.cache = JudgeCache(cache_path)
         self.model = model
-        self.params = Judge(model).params  # the sampling parameters score.py's judge uses (part of the cache key)
+        # the sampling parameters score.py's judge used (part of the cache key): the metrics' record, else its defaults
+        self.params = params if isinstance(params, dict) else Judge(model).params
         self.found = 0
 
     def __call__(self, reference: str, prediction: str | None) -> tuple[float | None, str]:
@@ -409,7 +421,7 @@ def report_cards(samples: list[tuple[Reference, M.Row]], pairs: list[Pair], ctx:
     from eval.report_media import GT_COLOUR, PRED_COLOUR  # drawing needs PIL: imported for reports only
 
     model = ctx.judge_model or DEFAULT_MODEL
-    judge = JudgeLookup(ctx.judge_cache, model) if ctx.judge_cache else None
+    judge = JudgeLookup(ctx.judge_cache, model, ctx.judge_params) if ctx.judge_cache else None
     cards = []
     for (ref, row), pair in zip(samples, pairs, strict=True):
         truth, guess, answer = ref.truth, row.guess, row.answer

@@ -2,8 +2,10 @@
 
     python eval/report.py --predictions preds.jsonl --references test.jsonl [--metrics metrics.json] --out report/
 
-Writes DIR/index.html + DIR/assets/ (matplotlib PNGs, frame thumbnails; no external URLs), atomically: built in a
-temporary directory beside DIR and renamed into place. Open DIR/index.html in any browser (file:// works).
+Writes DIR/index.html + DIR/assets/ (matplotlib PNGs, frame thumbnails; no external URLs), built in a temporary
+folder beside DIR, then put into place: a new or empty DIR is renamed into place; in a DIR an earlier report wrote,
+only that report's files (listed in DIR/.report-files.json) are replaced or removed, never the user's files beside
+them; any other non-empty DIR is refused. Open DIR/index.html in any browser (file:// works).
 
 - Metrics table with 95% CIs: from --metrics (eval/score.py --out; judge metrics included) or, without it, computed
   here by the task's scorer with --no-judge semantics (explanation and overall stay empty).
@@ -22,9 +24,7 @@ import html
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.errors import UserError, run_cli  # noqa: E402
 from common.join import Pair, join  # noqa: E402
-from eval import tasks  # noqa: E402
+from common.outputs import check_owned_dir, write_owned_dir  # noqa: E402
+from eval import judging, tasks  # noqa: E402
 from eval.report_cards import LABEL_ORDER, CardContext, checked  # noqa: E402
 from eval.report_media import (  # noqa: E402
     draw_boxes,
@@ -337,6 +338,8 @@ def metrics_html(result: dict[str, Any] | None, module, compares: list[tuple[str
     judge = result.get("judge")
     if judge:
         notes.append(f"Explanation judge: {E(str(judge.get('model')))} ({E(str(judge.get('items')))} distinct pairs).")
+        if judging.warning(judge):  # failed judge calls: partial or null judge-based metrics
+            notes.append(f"<span class='warn' id='judge-partial'>{E(judging.warning(judge))}</span>")
     elif "explanation" in metrics:
         notes.append("Explanation and overall need the LLM judge: run <code>eval/score.py --out metrics.json</code> "
                      "with the judge and pass <code>--metrics</code>.")
@@ -441,26 +444,19 @@ def page_html(*, title: str, header: str, metrics: str, charts: str, breakdown: 
 # --- the report -----------------------------------------------------------------------------------------------------
 
 
+MANIFEST = ".report-files.json"  # in the report folder: the files the report wrote there (common/outputs.py)
+
+
+def check_out(out: str | os.PathLike[str], flag: str = "--out") -> None:
+    """Refuse, before any work, a folder the report may not write: a file, or a non-empty folder it did not make."""
+    check_owned_dir(out, MANIFEST, flag, "eval/report.py")
+
+
 def write_report(out: Path, build: Callable[[Path], None]) -> None:
-    """Build into a temporary directory beside `out`, then rename it into place (an older report is replaced)."""
-    out = out.resolve()
-    if out.exists() and not (out.is_dir() and ((out / "index.html").is_file() or not any(out.iterdir()))):
-        raise UserError(f"--out {out}: exists and is not a report directory (no index.html); choose another path")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        build(tmp)
-        tmp.chmod(0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.replace(out, old / "report")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    """Build into a temporary folder beside `out`, then put the files into place: a new or empty folder is renamed
+    into place; in a folder an earlier report wrote, only that report's files are replaced or removed (its
+    manifest lists them), and the user's own files beside them are left alone."""
+    write_owned_dir(out, build, manifest=MANIFEST, flag="--out", owner="eval/report.py", last="index.html")
 
 
 @dataclass
@@ -489,7 +485,8 @@ def write(out: Path, pairs: list[Pair], scored: tasks.Scored, *, task: str, pred
     result = dict(scored) if result is None else result
     name = settings.name or Path(predictions).stem
     judge_cache = find_judge_cache(settings.judge_cache, result, settings.metrics_path, predictions)
-    judge_model = settings.judge_model or ((result.get("judge") or {}).get("model"))
+    judge_info = result.get("judge") or {}
+    judge_model = settings.judge_model or judge_info.get("model")
     started = time.time()
 
     def build(tmp: Path) -> None:
@@ -498,7 +495,7 @@ def write(out: Path, pairs: list[Pair], scored: tasks.Scored, *, task: str, pred
         roots = media_roots(settings.media_roots, references)
         writer = MediaWriter(assets, roots, enabled=settings.frames, width=settings.thumb_width)
         ctx = CardContext(task=task, references=references, result=result, media=writer, judge_cache=judge_cache,
-                          judge_model=judge_model)
+                          judge_model=judge_model, judge_params=judge_info.get("params"))
         cards = checked(module.report_cards(scored.samples, pairs, ctx), pairs, task)
         writer.flush(settings.progress)
         charts = []
@@ -605,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 <= args.iou_threshold <= 100:
         raise UserError(f"--iou-threshold {args.iou_threshold:g}: expected 0-100")
+    check_out(args.out)  # before the work
     if result is not None and result.get("task") not in (None, task):
         raise UserError(f"--metrics {args.metrics}: task {result.get('task')!r}, but the report is for {task!r}")
     pairs, verified = join(args.predictions, args.references)

@@ -38,6 +38,7 @@ class CardContext:
     media: Any = None  # report.MediaWriter
     judge_cache: Path | None = None
     judge_model: str | None = None
+    judge_params: dict[str, Any] | None = None  # the sampling parameters score.py's judge used (metrics' judge.params)
     notes: list[str] = field(default_factory=list)
 
 

@@ -107,14 +107,14 @@ def test_box_outside_the_frame(capsys, tmp_path):
     assert score.main(args) == 0
     err = capsys.readouterr().err.strip().splitlines()
     outside = sum(300 + 30 * i > 720 for i in range(20))
-    assert err == [f"warning: {outside} of 20 predicted boxes ({100 * outside // 20}%) fall outside the frame read as "
-                   f"pixels; read as norm1000, 20 fit: if the model answers in that convention, score with "
-                   f"--bbox-format norm1000"]
+    warning = (f"{outside} of 20 predicted boxes ({100 * outside // 20}%) fall outside the frame read as pixels; read "
+               f"as norm1000, 20 fit: if the model answers in that convention, score with --bbox-format norm1000")
+    assert err == [f"score.py: warning: {warning}"]
     result = json.loads((tmp_path / "m.json").read_text())
     assert result["parse"]["issues"][OUTSIDE] == outside
     assert result["parse"]["boxes"] == {"boxes": 20, "outside_frame": outside,
                                         "fit_frame": {"pixels": 20 - outside, "norm1000": 20, "norm1": 0}}
-    assert result["warnings"] == err
+    assert result["warnings"] == [warning]
     assert score.main([*args, "--bbox-format", "norm1000"]) == 0
     assert capsys.readouterr().err == ""
     assert OUTSIDE not in json.loads((tmp_path / "m.json").read_text())["parse"]["issues"]
