@@ -177,28 +177,29 @@ def score_response(response: object, reference: Reference, *, strict: bool = Fal
 
 
 def box_convention_check(rows: list[M.Row], refs: list[Reference], chosen: str) -> tuple[dict[str, Any], str | None]:
-    """How many predicted boxes fit the frame under each convention, and one warning when more than OUTSIDE_SHARE of
-    them fall outside it under the convention used while another convention fits more of them."""
+    """How many predicted boxes fall outside the frame under the convention used and, when more than OUTSIDE_SHARE
+    of them do, how many fit under each convention, with one warning when another convention fits more of them."""
+    boxes = sum(isinstance(row.answer, D.Answer) and row.answer.label == FAKE and row.answer.box is not None
+                for row in rows)
+    outside = sum(OUTSIDE in row.issues for row in rows)
+    report: dict[str, Any] = {"boxes": boxes, "outside_frame": outside, "fit_frame": None}
+    if not boxes or outside <= OUTSIDE_SHARE * boxes:
+        return report, None
     fits: Counter[str] = Counter()
-    boxes = 0
     for row, ref in zip(rows, refs, strict=True):
         answer = row.answer
         if not isinstance(answer, D.Answer) or answer.label != FAKE or answer.box is None:
             continue
-        boxes += 1
         for name, fmt in D.BOX_FORMATS.items():
             if (fmt.scale or ref.width) and D.inside_frame(D.to_ratio(answer.box, fmt, ref.width, ref.height)):
                 fits[name] += 1
-    outside = sum(OUTSIDE in row.issues for row in rows)
-    report = {"boxes": boxes, "outside_frame": outside, "fit_frame": {name: fits[name] for name in D.BOX_FORMATS}}
-    warning = None
-    if boxes and outside > OUTSIDE_SHARE * boxes:
-        best = max(D.BOX_FORMATS, key=lambda name: (fits[name], name == "pixels"))
-        if fits[best] > boxes - outside:
-            warning = (f"{outside} of {boxes} predicted boxes ({100 * outside / boxes:.0f}%) fall outside the "
-                       f"frame read as {chosen}; read as {best}, {fits[best]} fit: if the model answers in that "
-                       f"convention, score with --bbox-format {best}")
-    return report, warning
+    report["fit_frame"] = {name: fits[name] for name in D.BOX_FORMATS}
+    best = max(D.BOX_FORMATS, key=lambda name: (fits[name], name == "pixels"))
+    if fits[best] <= boxes - outside:
+        return report, None
+    return report, (f"{outside} of {boxes} predicted boxes ({100 * outside / boxes:.0f}%) fall outside the frame "
+                    f"read as {chosen}; read as {best}, {fits[best]} fit: if the model answers in that convention, "
+                    f"score with --bbox-format {best}")
 
 
 # --- CLI hooks ---------------------------------------------------------------------------------------------------

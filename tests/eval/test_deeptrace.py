@@ -117,7 +117,8 @@ def test_box_outside_the_frame(capsys, tmp_path):
     assert result["warnings"] == [warning]
     assert score.main([*args, "--bbox-format", "norm1000"]) == 0
     assert capsys.readouterr().err == ""
-    assert OUTSIDE not in json.loads((tmp_path / "m.json").read_text())["parse"]["issues"]
+    parse = json.loads((tmp_path / "m.json").read_text())["parse"]
+    assert OUTSIDE not in parse["issues"] and parse["boxes"] == {"boxes": 20, "outside_frame": 0, "fit_frame": None}
 
 
 def test_parse_issues_and_notes_are_counted_in_metrics_json(tmp_path):
