@@ -245,8 +245,7 @@ def test_gzip_bom_and_broken_files(tmp_path, dataset):
         assert rows == ref, name
     latin1 = raw.replace(b"The ball vanishes.", "Le ballon disparaît.".encode("latin-1"))
     (tmp_path / "all_data.json").write_bytes(latin1)
-    proc = subprocess.run([sys.executable, str(CLI), str(tmp_path / "all_data.json"), "--out", str(tmp_path / "o2"),
-                           "--media-root", str(dataset)], capture_output=True, text=True, timeout=60)
+    proc = run_main(main, [tmp_path / "all_data.json", "--out", tmp_path / "o2", "--media-root", dataset], prog=CLI)
     line = latin1.split(b"\n")[_line_of(latin1, b"Le ballon") - 1]
     column = line.index("î".encode("latin-1")) + 1
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [

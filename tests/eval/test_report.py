@@ -429,9 +429,8 @@ def test_report_folder_keeps_the_users_files(scored, tmp_path):
         (old / name).write_text(text)
     proc = run_cli(["--predictions", pred_path, "--references", ref_path, "--out", old], tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "is not a report directory" in proc.stderr
-    proc = subprocess.run([sys.executable, str(ROOT / "eval" / "score.py"), "--predictions", str(pred_path),
-                           "--references", str(ref_path), "--no-judge", "--out", str(tmp_path / "m.json"),
-                           "--report", str(old)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = run_main(score.main, ["--predictions", pred_path, "--references", ref_path, "--no-judge", "--out",
+                                 tmp_path / "m.json", "--report", old], prog=ROOT / "eval" / "score.py", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and f"--report {old}: is not a report" in proc.stderr
     assert not (tmp_path / "m.json").exists()
     assert {p.relative_to(old).as_posix(): p.read_text() for p in old.rglob("*") if p.is_file()} == before
