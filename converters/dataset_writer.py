@@ -389,8 +389,10 @@ class DatasetWriter:
                 if trace.tags:
                     mapped, unmapped = self.category_map.map(trace.tags)
                     c["with_categories"] += 1
-                    categories.update(mapped)
-                    self.unmapped.update(unmapped)
+                    for name in mapped:
+                        categories[name] += 1
+                    for tag in unmapped:
+                        self.unmapped[tag] += 1
             for fh, record in zip(files, build_samples(video, trace, self.variants, self.bbox_format, split, mapped),
                                   strict=True):
                 fh.write(dumps(record, finite=True) + "\n")

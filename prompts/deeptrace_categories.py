@@ -32,6 +32,7 @@ class CategoryMap:
 
     def __post_init__(self) -> None:
         self._cache: dict[str, tuple[int, ...]] = {}
+        self._mapped: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}  # the usual tag sets, mapped once
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -48,15 +49,21 @@ class CategoryMap:
     def map(self, tags: Sequence[str]) -> tuple[list[str], list[str]]:
         """(categories, unmapped tags): each tag replaced by the categories it matches (in the map's order), or kept
         as it is when it matches none; in the tags' order, without repeats. The unmapped tags are listed too."""
+        key = tuple(tags)
+        done = self._mapped.get(key)
+        if done is not None:
+            return list(done[0]), list(done[1])
         out: list[str] = []
         unmapped: list[str] = []
-        for tag in tags:
+        for tag in key:
             hit = self._matches(tag)
             if not hit and tag not in unmapped:
                 unmapped.append(tag)
             for name in [self.categories[i].name for i in hit] if hit else [tag]:
                 if name not in out:
                     out.append(name)
+        if len(self._mapped) < 10_000:
+            self._mapped[key] = (list(out), list(unmapped))
         return out, unmapped
 
 
