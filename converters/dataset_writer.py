@@ -301,7 +301,7 @@ class DatasetWriter:
             read_manifest(self.out)  # refuse a foreign manifest now, before the work
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
-            self.stale_staging_removed = remove_stale_staging(self.out)
+            remove_stale_staging(self.out)
             self.staging = temp_dir_beside(self.out)  # with the mode mkdir gives, not mkdtemp's 0700
             self._lock_fd = _lock(self.staging)
             for v in self.variants:
