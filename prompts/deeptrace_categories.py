@@ -7,6 +7,7 @@ case-insensitive and multi-label; a tag that matches no category is kept as it i
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,11 +69,19 @@ class CategoryMap:
 
 
 def load_category_map(path: str | Path | None = None) -> CategoryMap:
-    """The map in `path` (default: the paper's, prompts/deeptrace/categories.yaml); a malformed file is a
+    """The map in `path` (default: the paper's, prompts/deeptrace/categories.yaml, read once); a malformed file is a
     `UserError` naming it and the entry."""
+    return _default_map() if path is None else _load(Path(path))
+
+
+@functools.cache
+def _default_map() -> CategoryMap:
+    return _load(DEFAULT_MAP)
+
+
+def _load(path: Path) -> CategoryMap:
     import yaml
 
-    path = Path(path) if path is not None else DEFAULT_MAP
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
