@@ -293,7 +293,7 @@ class DatasetWriter:
             read_manifest(self.out)  # refuse a foreign manifest now, before the work
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
-            self.stale_staging_removed = remove_stale_staging(self.out)
+            remove_stale_staging(self.out)
             self.staging = temp_dir_beside(self.out)  # with the mode mkdir gives, not mkdtemp's 0700
             self._lock_fd = _lock(self.staging)
             for v in self.variants:
@@ -381,8 +381,10 @@ class DatasetWriter:
                 if trace.tags:
                     mapped, unmapped = self.category_map.map(trace.tags)
                     c["with_categories"] += 1
-                    categories.update(mapped)
-                    self.unmapped.update(unmapped)
+                    for name in mapped:
+                        categories[name] += 1
+                    for tag in unmapped:
+                        self.unmapped[tag] += 1
             for fh, record in zip(files, build_samples(video, trace, self.variants, self.bbox_format, split, mapped),
                                   strict=True):
                 fh.write(dumps(record, finite=True) + "\n")
