@@ -1,0 +1,287 @@
+"""Rewards for reinforcement learning (GRPO): the scorers' own per-sample values, one number per completion.
+
+recipes/plugins/rewards.py registers these as ms-swift reward functions; this module holds what they compute, so
+that it is importable and tested without ms-swift. A reward never re-implements a metric: it calls the scorer's
+per-sample step on the completion and the sample's converter `meta` (which ms-swift's GRPO passes to rewards as a
+dataset column) and reads the value off the scorer's row.
+
+DeeptraceReward (`deeptrace_terms`), each in [0, 1]:
+    format     1 if the codec reads the completion strictly as the trained answer: a verdict, and for FAKE every
+               part the sample's variant asks for (box; start unless no_time*; explanation unless no_explanation*)
+    verdict    the scorer's per-sample accuracy (1 right, 0 wrong or unparseable)
+    grounding  fake samples: the scorer's box IoU in frame ratios (a missing box or a REAL verdict gives 0)
+    onset      fake samples of timed variants: 1 - the scorer's time distance (|Δstart| / duration, capped at 1)
+A term that does not apply is None (ms-swift skips it: it adds nothing to the weighted sum): grounding and onset on
+real videos (real videos are scored on their verdict), onset for variants without times, every term on a sample of
+another task. An unparseable completion scores 0 on every term that applies; nothing here raises on a completion.
+
+FakeClue (`fakeclue_terms`): verdict (the scorer's verdict rule against meta.label) and rouge_l (the scorer's
+ROUGE-L F-measure of the whole completion against the reference answer, in [0, 1]).
+
+Reasoning (`ReasoningJudge`): a DeepfakeJudge pointwise judge at an OpenAI-compatible endpoint scores each completion
+1-5 given the sample's media and ground-truth label (prompts/deepfakejudge.py fills the judge's own prompt and reads
+its `<score>`); the reward is (score - 1) / 4. Calls go through eval/judge.py's client (bounded concurrency, retries,
+an on-disk cache: a completion judged once is never sent again); media are sent as the API baselines send them
+(eval/api_baseline.py: images as they are, videos as frames with `Time t s:`). A failed or unparseable call gives the
+neutral 0.5 and is counted; it never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from common.errors import UserError
+from common.jsonl import write_json
+from eval import deeptrace as deeptrace_scorer
+from eval import fakeclue as fakeclue_scorer
+from eval import metrics as M
+from eval.join import media_paths
+from eval.parse import FAKE, REAL, box_to_ratio, parse_generation
+from prompts import deepfakejudge as dfj
+
+log = logging.getLogger(__name__)
+
+DEEPTRACE_TERMS = ("format", "verdict", "grounding", "onset")
+FAKECLUE_TERMS = ("verdict", "rouge_l")
+TIMED_VARIANTS = ("full", "no_explanation")  # the variants whose answers state a start time
+EXPLAINED_VARIANTS = ("full", "no_time")  # the variants whose answers give an explanation
+NEUTRAL = 0.5  # the judge reward of a failed or unparseable judge call (= score 3 of 1-5)
+
+
+def _task(meta: Any, default: str) -> str | None:
+    if not isinstance(meta, dict):
+        return None
+    task = meta.get("task") or default
+    return task if isinstance(task, str) else None
+
+
+def _context(media: Sequence[str] | None) -> str:
+    return f"GRPO sample ({media[0]})" if media else "GRPO sample"
+
+
+# --- DeeptraceReward ---------------------------------------------------------------------------------------------
+
+
+def in_format(completion: str, variant: str) -> bool:
+    """The completion is the trained answer: read strictly, with every part the variant's answer holds."""
+    parsed = parse_generation(completion, strict=True)
+    if parsed.label == REAL:
+        return True
+    if parsed.label != FAKE or parsed.box is None:
+        return False
+    if variant in TIMED_VARIANTS and parsed.start is None:
+        return False
+    return not (variant in EXPLAINED_VARIANTS and parsed.explanation is None)
+
+
+def _score_deeptrace(completion: str, ref: deeptrace_scorer.Reference) -> M.Row:
+    """The scorer's per-sample step (parse, box to frame ratios, metrics), as eval/deeptrace.py `score` does it."""
+    parsed = parse_generation(completion)
+    box = None
+    if parsed.box is not None and parsed.label == FAKE and (ref.answer_format != "pixels" or ref.width):
+        box = box_to_ratio(parsed.box, ref.answer_format, ref.width, ref.height)
+    return M.score_sample(ref.truth, M.Guess(parsed.label, box, parsed.start, parsed.end, parsed.explanation))
+
+
+def deeptrace_terms(completion: object, meta: Any, videos: Sequence[str] | None = None) -> dict[str, float | None]:
+    """The four DeeptraceReward rewards of one completion (module docstring); all None for another task's sample.
+
+    A sample without a readable converter `meta` raises UserError (a data error, not a completion's)."""
+    if _task(meta, deeptrace_scorer.NAME) != deeptrace_scorer.NAME:
+        if not isinstance(meta, dict):
+            raise UserError(f"{_context(videos)}: no converter 'meta' (the DeeptraceReward rewards read the "
+                            f"reference from it; train on converters/*_to_swift.py output)")
+        return dict.fromkeys(DEEPTRACE_TERMS)
+    completion = completion if isinstance(completion, str) else ""
+    ref = deeptrace_scorer.read_reference({"meta": meta, "videos": list(videos or [])}, _context(videos), None)
+    row = _score_deeptrace(completion, ref)
+    variant = meta.get("variant") or "full"
+    fake = ref.truth.label == FAKE
+    return {
+        "format": 1.0 if in_format(completion, variant) else 0.0,
+        "verdict": row.correct,
+        "grounding": row.iou if fake else None,
+        "onset": 1.0 - row.tdist if fake and variant in TIMED_VARIANTS else None,
+    }
+
+
+# --- FakeClue ----------------------------------------------------------------------------------------------------
+
+
+def fakeclue_terms(completion: object, meta: Any, rouge: fakeclue_scorer.RougeL | None = None,
+                   images: Sequence[str] | None = None) -> dict[str, float | None]:
+    """FakeClue's verdict and ROUGE-L rewards of one completion; None for another task's sample."""
+    if _task(meta, fakeclue_scorer.NAME) != fakeclue_scorer.NAME:
+        if not isinstance(meta, dict):
+            raise UserError(f"{_context(images)}: no converter 'meta' (the FakeClue rewards read the label and "
+                            f"reference answer from it; train on fakeclue_to_swift.py output)")
+        return dict.fromkeys(FAKECLUE_TERMS)
+    ref = fakeclue_scorer.read_reference({"meta": meta}, _context(images))
+    verdict = fakeclue_scorer.parse_verdict(completion)
+    rouge = rouge or fakeclue_scorer.RougeL()
+    return {"verdict": 1.0 if verdict.label == ref.label else 0.0,
+            "rouge_l": rouge.score(ref.answer, fakeclue_scorer.clean_generation(completion))}
+
+
+# --- DeepfakeJudge reasoning reward ------------------------------------------------------------------------------
+
+
+def score_to_reward(score: int) -> float:
+    """A pointwise judge score 1..5 as a reward in [0, 1]."""
+    return (score - 1) / 4.0
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+class ReasoningJudge:
+    """Scores completions with a DeepfakeJudge pointwise judge (module docstring). Thread-safe enough for one
+    caller at a time (ms-swift awaits each reward call before the next step)."""
+
+    ENV = {  # environment variable -> what it sets (documented in recipes/README.md)
+        "DFJ_JUDGE_BASE_URL": "the judge's OpenAI-compatible base URL (required), e.g. http://127.0.0.1:8000/v1",
+        "DFJ_JUDGE_MODEL": "the model name the endpoint serves (required)",
+        "DFJ_JUDGE_CACHE": "reply cache JSONL (default OUTPUT_DIR/dfj_reasoning_cache.jsonl, one per rank)",
+        "DFJ_JUDGE_CONCURRENCY": "parallel requests (default 16)",
+        "DFJ_JUDGE_TIMEOUT": "seconds per request (default 60)",
+        "DFJ_JUDGE_RETRIES": "retries per call on 429/5xx/timeouts (default 2)",
+        "DFJ_JUDGE_FPS": "frames per second sent for a video (default 1)",
+        "DFJ_JUDGE_MAX_FRAMES": "at most this many frames per video (default 4)",
+    }
+
+    def __init__(self, base_url: str, model: str, *, cache_path: str | os.PathLike[str] | None = None,
+                 stats_path: str | os.PathLike[str] | None = None, concurrency: int = 16, timeout: float = 60.0,
+                 retries: int = 2, fps: float = 1.0, max_frames: int = 4):
+        from eval.api_baseline import MediaIndex, Settings
+        from eval.report_media import media_roots
+
+        self.base_url, self.model = base_url, model
+        self._judge_args = {"base_url": base_url, "cache_path": cache_path, "concurrency": concurrency,
+                            "timeout": timeout, "max_retries": retries}
+        self.stats_path = Path(stats_path) if stats_path else None
+        self.media = MediaIndex(media_roots(), fps, max_frames)
+        self.settings = Settings(SimpleNamespace(no_timestamps=False, image_format="jpeg", jpeg_quality=90,
+                                                 detail=None))
+        self.counts: Counter[str] = Counter()  # judged, failed, unparseable, not_applicable, media_missing
+        self.errors: Counter[str] = Counter()  # reasons of failed calls
+        self.judge = self._new_judge()
+
+    @classmethod
+    def from_env(cls, output_dir: str | os.PathLike[str] | None = None) -> ReasoningJudge:
+        """Settings from DFJ_JUDGE_* (see ENV); a missing endpoint, model or API key is an error at start-up."""
+        base_url, model = _env("DFJ_JUDGE_BASE_URL"), _env("DFJ_JUDGE_MODEL")
+        missing = [name for name, value in (("DFJ_JUDGE_BASE_URL", base_url), ("DFJ_JUDGE_MODEL", model)) if not value]
+        if missing:
+            raise ValueError(f"the dfj_reasoning reward needs {' and '.join(missing)}: the DeepfakeJudge pointwise "
+                             f"judge's OpenAI-compatible endpoint and served model name (e.g. swift deploy "
+                             f"--adapters dfj=CKPT --port 8000 -> http://127.0.0.1:8000/v1, model dfj)")
+        from eval.judge import KEY_ENV
+
+        if not os.environ.get(KEY_ENV):
+            raise ValueError(f"the dfj_reasoning reward needs {KEY_ENV} (any value, e.g. EMPTY, for a local swift "
+                             f"deploy without authentication)")
+        world = int(_env("WORLD_SIZE", "1") or 1)
+        suffix = f".rank{_env('RANK', '0')}" if world > 1 else ""  # one cache file per process: no interleaved lines
+        out = Path(output_dir) if output_dir else None
+        cache = _env("DFJ_JUDGE_CACHE") or (out / f"dfj_reasoning_cache{suffix}.jsonl" if out else None)
+        if cache and suffix and _env("DFJ_JUDGE_CACHE"):
+            cache = f"{cache}{suffix}"
+        return cls(base_url, model, cache_path=cache,
+                   stats_path=out / f"dfj_reasoning_stats{suffix}.json" if out else None,
+                   concurrency=int(_env("DFJ_JUDGE_CONCURRENCY", "16")), timeout=float(_env("DFJ_JUDGE_TIMEOUT", "60")),
+                   retries=int(_env("DFJ_JUDGE_RETRIES", "2")), fps=float(_env("DFJ_JUDGE_FPS", "1")),
+                   max_frames=int(_env("DFJ_JUDGE_MAX_FRAMES", "4")))
+
+    def _new_judge(self):
+        from eval.judge import Judge
+
+        return Judge(self.model, temperature=0.0, progress=False, name="DeepfakeJudge reward judge",
+                     model_flag="DFJ_JUDGE_MODEL", **self._judge_args)
+
+    def _plan(self, completion: str, label: str, images: list[str], videos: list[str]):
+        from eval.api_baseline import Plan
+
+        items = [self.media.video(v) for v in videos] + [self.media.picture(i) for i in images]
+        if any(item is None for item in items):
+            return None
+        text = dfj.pointwise_prompt(label, completion)
+        return Plan([{"role": "user", "parts": [*items, text]}], [], "dfj pointwise", 0, [])
+
+    def score(self, completions: Sequence[object], metas: Sequence[Any], images: Sequence[Any] | None = None,
+              videos: Sequence[Any] | None = None) -> list[float | None]:
+        """One reward per completion: (score - 1) / 4; NEUTRAL (counted) for a failed or unparseable call; None
+        where the sample has no ground-truth label the judge prompt can state (real/fake/edited)."""
+        from eval.api_baseline import describe, materialise
+        from eval.judge import JudgeError, JudgeRequest
+
+        n = len(completions)
+        images = list(images) if images is not None else [None] * n
+        videos = list(videos) if videos is not None else [None] * n
+        rewards: list[float | None] = [None] * n
+        requests, where = [], []
+        for i, (completion, meta) in enumerate(zip(completions, metas, strict=True)):
+            label = meta.get("label") if isinstance(meta, dict) else None
+            label = label.strip().lower() if isinstance(label, str) else None
+            if label not in dfj.LABELS:
+                self.counts["not_applicable"] += 1
+                continue
+            plan = self._plan(completion if isinstance(completion, str) else "", label,
+                              media_paths({"images": images[i]}, "images") or [],
+                              media_paths({"videos": videos[i]}, "videos") or [])
+            if plan is None:
+                self.counts["media_missing"] += 1
+                rewards[i] = NEUTRAL
+                continue
+            key = json.dumps({"messages": describe(plan), "encoding": self.settings.describe()}, sort_keys=True,
+                             ensure_ascii=False)
+            requests.append(JudgeRequest(lambda plan=plan: materialise(plan, self.settings), key=key,
+                                         info={"task": "dfj_reasoning", "label": label}))
+            where.append(i)
+        if not requests:
+            return rewards
+        try:
+            results = self.judge.run(requests, lambda reply: dfj.parse_score(reply).value, desc="dfj_reasoning")
+        except JudgeError as exc:  # refused (401/403/404) or unusable: every call of this batch failed
+            self.judge = self._new_judge()  # a judge that saw a fatal error stops; the next batch tries again
+            self.counts["failed"] += len(requests)
+            self.errors[str(exc)[:200]] += len(requests)
+            for i in where:
+                rewards[i] = NEUTRAL
+        else:
+            for i, result in zip(where, results, strict=True):
+                if result.status == "ok":
+                    rewards[i] = score_to_reward(result.value)
+                    self.counts["judged"] += 1
+                else:
+                    rewards[i] = NEUTRAL
+                    self.counts["failed" if result.status == "failed" else "unparseable"] += 1
+                    if result.error:
+                        self.errors[result.error[:200]] += 1
+        self._report(len(requests))
+        return rewards
+
+    def summary(self) -> dict[str, Any]:
+        s = self.judge.stats.as_dict()
+        return {"model": self.model, "base_url": self.base_url, "neutral_value": NEUTRAL,
+                "completions": dict(sorted(self.counts.items())),
+                "neutral": self.counts["failed"] + self.counts["unparseable"] + self.counts["media_missing"],
+                "errors": dict(self.errors.most_common(10)), "calls_this_judge": s}
+
+    def _report(self, batch: int) -> None:
+        summary = self.summary()
+        if summary["neutral"]:
+            log.warning("dfj_reasoning: %d completions got the neutral %.1f so far (failed %d, unparseable %d, "
+                        "media missing %d; first errors: %s)", summary["neutral"], NEUTRAL, self.counts["failed"],
+                        self.counts["unparseable"], self.counts["media_missing"],
+                        "; ".join(list(summary["errors"])[:2]) or "-")
+        if self.stats_path is not None:
+            write_json(self.stats_path, summary)
