@@ -41,6 +41,7 @@ from common.errors import UserError
 from common.jsonl import write_json
 from eval import deeptrace as deeptrace_scorer
 from eval import fakeclue as fakeclue_scorer
+from eval import judging
 from eval import metrics as M
 from eval.join import media_paths
 from eval.parse import FAKE, REAL, box_to_ratio, parse_generation
@@ -117,17 +118,18 @@ def deeptrace_terms(completion: object, meta: Any, videos: Sequence[str] | None 
 
 def fakeclue_terms(completion: object, meta: Any, rouge: fakeclue_scorer.RougeL | None = None,
                    images: Sequence[str] | None = None) -> dict[str, float | None]:
-    """FakeClue's verdict and ROUGE-L rewards of one completion; None for another task's sample."""
+    """FakeClue's verdict and ROUGE-L rewards of one completion: the scorer's per-sample step (eval/fakeclue.py
+    `score_response`). None for another task's sample; rouge_l None when the sample has no reference answer.
+
+    `rouge`: a RougeL to use (its token cache grows with every text it sees: pass a fresh one per batch)."""
     if _task(meta, fakeclue_scorer.NAME) != fakeclue_scorer.NAME:
         if not isinstance(meta, dict):
             raise UserError(f"{_context(images)}: no converter 'meta' (the FakeClue rewards read the label and "
                             f"reference answer from it; train on fakeclue_to_swift.py output)")
         return dict.fromkeys(FAKECLUE_TERMS)
     ref = fakeclue_scorer.read_reference({"meta": meta}, _context(images))
-    verdict = fakeclue_scorer.parse_verdict(completion)
-    rouge = rouge or fakeclue_scorer.RougeL()
-    return {"verdict": 1.0 if verdict.label == ref.label else 0.0,
-            "rouge_l": rouge.score(ref.answer, fakeclue_scorer.clean_generation(completion))}
+    row = fakeclue_scorer.score_response(completion, ref, rouge=rouge or fakeclue_scorer.RougeL())
+    return {"verdict": 1.0 if row["correct"] else 0.0, "rouge_l": row["rouge_l"]}
 
 
 # --- DeepfakeJudge reasoning reward ------------------------------------------------------------------------------
@@ -205,7 +207,7 @@ class ReasoningJudge:
         from eval.judge import Judge
 
         return Judge(self.model, temperature=0.0, progress=False, name="DeepfakeJudge reward judge",
-                     model_flag="DFJ_JUDGE_MODEL", **self._judge_args)
+                     model_flag="DFJ_JUDGE_MODEL", cache_flag="DFJ_JUDGE_CACHE", **self._judge_args)
 
     def _plan(self, completion: str, label: str, images: list[str], videos: list[str]):
         from eval.api_baseline import Plan
@@ -227,14 +229,14 @@ class ReasoningJudge:
         images = list(images) if images is not None else [None] * n
         videos = list(videos) if videos is not None else [None] * n
         rewards: list[float | None] = [None] * n
-        requests, where = [], []
+        items: dict[int, JudgeRequest] = {}
         for i, (completion, meta) in enumerate(zip(completions, metas, strict=True)):
             label = meta.get("label") if isinstance(meta, dict) else None
             label = label.strip().lower() if isinstance(label, str) else None
             if label not in dfj.LABELS:
                 self.counts["not_applicable"] += 1
                 continue
-            plan = self._plan(completion if isinstance(completion, str) else "", label,
+            plan = self._plan(judging.cap(completion if isinstance(completion, str) else ""), label,
                               media_paths({"images": images[i]}, "images") or [],
                               media_paths({"videos": videos[i]}, "videos") or [])
             if plan is None:
@@ -243,30 +245,31 @@ class ReasoningJudge:
                 continue
             key = json.dumps({"messages": describe(plan), "encoding": self.settings.describe()}, sort_keys=True,
                              ensure_ascii=False)
-            requests.append(JudgeRequest(lambda plan=plan: materialise(plan, self.settings), key=key,
-                                         info={"task": "dfj_reasoning", "label": label}))
-            where.append(i)
-        if not requests:
+            items[i] = JudgeRequest(lambda plan=plan: materialise(plan, self.settings), key=key,
+                                    info={"task": "dfj_reasoning", "label": label})
+        if not items:
             return rewards
         try:
-            results = self.judge.run(requests, lambda reply: dfj.parse_score(reply).value, desc="dfj_reasoning")
+            outcome = judging.run(self.judge, items, lambda reply: dfj.parse_score(reply).value, worst=None,
+                                  what="reasoning-reward judge calls", desc="dfj_reasoning")
         except JudgeError as exc:  # refused (401/403/404) or unusable: every call of this batch failed
             self.judge = self._new_judge()  # a judge that saw a fatal error stops; the next batch tries again
-            self.counts["failed"] += len(requests)
-            self.errors[str(exc)[:200]] += len(requests)
-            for i in where:
+            self.counts["failed"] += len(items)
+            self.errors[str(exc)[:200]] += len(items)
+            for i in items:
                 rewards[i] = NEUTRAL
         else:
-            for i, result in zip(where, results, strict=True):
-                if result.status == "ok":
-                    rewards[i] = score_to_reward(result.value)
-                    self.counts["judged"] += 1
+            for i in items:
+                score = outcome.scores.get(i)
+                if i in outcome.failed:
+                    self.counts["failed"] += 1
+                    self.errors[outcome.failed[i][:200]] += 1
+                elif score is None:
+                    self.counts["unparseable"] += 1
                 else:
-                    rewards[i] = NEUTRAL
-                    self.counts["failed" if result.status == "failed" else "unparseable"] += 1
-                    if result.error:
-                        self.errors[result.error[:200]] += 1
-        self._report(len(requests))
+                    self.counts["judged"] += 1
+                rewards[i] = NEUTRAL if score is None else score_to_reward(score)
+        self._report()
         return rewards
 
     def summary(self) -> dict[str, Any]:
@@ -276,7 +279,7 @@ class ReasoningJudge:
                 "neutral": self.counts["failed"] + self.counts["unparseable"] + self.counts["media_missing"],
                 "errors": dict(self.errors.most_common(10)), "calls_this_judge": s}
 
-    def _report(self, batch: int) -> None:
+    def _report(self) -> None:
         summary = self.summary()
         if summary["neutral"]:
             log.warning("dfj_reasoning: %d completions got the neutral %.1f so far (failed %d, unparseable %d, "
