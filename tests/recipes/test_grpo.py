@@ -227,15 +227,22 @@ def test_videollama3_grpo_full_one_step(tiny_videollama3: Path, tmp_path: Path) 
                     "--media-root", str(SAMPLE / "videos"), "--real-videos", str(SAMPLE / "real"), "--out", str(data)],
                    check=True, capture_output=True)
     out = tmp_path / "grpo"
+    features = tmp_path / "video_features.log"
     env = {"SFT_CKPT": str(tiny_videollama3), "TUNER": "full", "DATA": str(data), "OUTPUT_DIR": str(out),
-           "DEEPSPEED": "none", "NPROC_PER_NODE": "1", "MASTER_PORT": str(29900 + os.getpid() % 90)}
+           "DEEPSPEED": "none", "NPROC_PER_NODE": "1", "MASTER_PORT": str(29900 + os.getpid() % 90),
+           "COUNT_VIDEO_FEATURES_LOG": str(features)}
+    plugins = [str(RECIPES / "plugins" / "videollama3.py"), str(RECIPES / "plugins" / "rewards.py")]
+    counter = str(ROOT / "tests" / "support" / "count_video_features.py")
     log = tmp_path / "grpo.log"
     run_recipe(RECIPES / "videollama3_grpo.sh", [*CPU_TRAIN_FLAGS, *GRPO_CPU, "--max_steps", "1",
-                                                 "--save_strategy", "no"], log=log, env=env)
+                                                 "--save_strategy", "no", "--external_plugins", *plugins, counter],
+               log=log, env=env)
     args = json.loads((out / "args.json").read_text())
     assert (args["model_type"], args["tuner_type"], args["model"], args["freeze_vit"]) == (
         "videollama3", "full", str(tiny_videollama3), False)
-    assert args["external_plugins"] == [str(RECIPES / "plugins" / "videollama3.py"),
-                                        str(RECIPES / "plugins" / "rewards.py")]
+    assert args["external_plugins"] == [*plugins, counter]
+    # the clip's features enter the rollouts (no gradient) and the loss forward (with gradient), never empty
+    calls = features.read_text().split()
+    assert "grad=False" in calls and "grad=True" in calls and "n=0" not in calls
     (step,) = [s for s in map(json.loads, (out / "logging.jsonl").read_text().splitlines()) if "reward" in s]
     assert {"rewards/DeeptraceVerdict/mean", "rewards/DeeptraceFormat/mean"} <= set(step)
