@@ -2,11 +2,14 @@
 
     python eval/reward.py VIDEOS_DIR --ckpt CKPT --out rewards/            # runs swift infer (recipes/infer.sh)
     python eval/reward.py VIDEOS_DIR --predictions RESULT.jsonl --out rewards/   # an earlier swift infer result
+    python eval/reward.py VIDEOS_DIR --base-url URL --model NAME --out rewards/  # an OpenAI-compatible endpoint
 
 VIDEOS_DIR holds the generated clips (*.mp4), one folder per generator or prompt set (`kling/`, `sora/set1/`, ...):
 the first `--group-depth` folders below VIDEOS_DIR name a video's group. Each video is asked the detector's question
 (prompts/deeptrace.py, `--variant`) with greedy decoding and the token log-probabilities of the answer
-(`swift infer --logprobs true --top_logprobs K`). Written to --out (a new or empty folder, or one this command wrote):
+(`swift infer --logprobs true --top_logprobs K`, or the same request to an endpoint serving the detector, e.g.
+`swift deploy`: each clip sent as a base64 video, `logprobs` and `top_logprobs` asked for). Written to --out (a new
+or empty folder, or one this command wrote):
 
     rewards.jsonl / rewards.csv   one row per video: p_real (the reward), the verdict, the trace found (box in frame
                                   ratios and source pixels, onset and end in seconds, the trace categories its
@@ -51,7 +54,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.argtypes import fraction, positive_int  # noqa: E402
+from common.argtypes import fraction, non_negative_int, positive_float, positive_int  # noqa: E402
 from common.cli import Parser  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
 from common.jsonl import dumps, iter_jsonl, write_jsonl  # noqa: E402
@@ -350,6 +353,52 @@ def read_predictions(path: Path, videos: Sequence[Path]) -> dict[Path, dict[str,
     return {wanted[k]: row for k, row in found.items()}
 
 
+def query_endpoint(videos: Sequence[Path], variant: str, args: argparse.Namespace, cache: Path) -> dict[Path, dict]:
+    """The detector's answers with token logprobs from an OpenAI-compatible endpoint (eval/judge.py's client: bounded
+    concurrency, retries, a reply cache keyed by the clip's content, so a re-run asks only what is missing)."""
+    import base64
+    import json
+    import mimetypes
+
+    from eval.judge import Judge, JudgeError, JudgeRequest
+    from eval.report_media import file_sha256
+
+    text = question(variant)
+    before, _, after = text.partition("<video>")  # the video takes the tag's place, as in training
+
+    def messages(video: Path) -> list[dict[str, Any]]:
+        mime = mimetypes.guess_type(video.name)[0] or "video/mp4"
+        url = f"data:{mime};base64,{base64.b64encode(video.read_bytes()).decode('ascii')}"
+        parts = [{"type": "text", "text": before}] if before else []
+        parts += [{"type": "video_url", "video_url": {"url": url}}, {"type": "text", "text": after}]
+        return [{"role": "user", "content": parts}]
+
+    client = Judge(args.model, base_url=args.base_url, cache_path=cache, concurrency=args.concurrency,
+                   max_retries=args.retries, timeout=args.timeout, temperature=0.0, max_tokens=args.max_new_tokens,
+                   name="reward model endpoint", model_flag="--model", cache_flag="--cache",
+                   top_logprobs=args.top_logprobs)
+    requests = [JudgeRequest(lambda v=v: messages(v), info={"video": str(v)},
+                             key=json.dumps({"video_sha256": file_sha256(v), "question": text}, sort_keys=True))
+                for v in videos]
+    try:
+        results = client.run(requests, lambda reply: reply, desc="reward model")
+    except JudgeError as exc:
+        raise UserError(f"endpoint: {exc}") from None
+    failed = [(v, r) for v, r in zip(videos, results, strict=True) if r.status != "ok"]
+    if failed:
+        raise UserError(f"endpoint: {len(failed)} of {len(videos)} requests failed (first: {failed[0][0]}: "
+                        f"{failed[0][1].error}); answers received so far are cached in {cache} - re-run the same "
+                        f"command to resume")
+    out = {}
+    for video, result in zip(videos, results, strict=True):
+        reply = json.loads(result.value)
+        out[video] = {"response": reply["content"], "labels": None, "videos": [str(video.resolve())],
+                      "messages": [{"role": "user", "content": text}, {"role": "assistant",
+                                                                         "content": reply["content"]}],
+                      "logprobs": reply["logprobs"], "endpoint": {"model": args.model, "calls": result.calls}}
+    return out
+
+
 # --- CLI -----------------------------------------------------------------------------------------------------------
 
 
@@ -365,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "infer.sh's CKPT); swift infer runs on every video")
     source.add_argument("--predictions", type=Path, metavar="JSONL",
                         help="an earlier swift infer result (with --logprobs true) for these videos")
+    source.add_argument("--base-url", metavar="URL", help="an OpenAI-compatible endpoint serving the detector (e.g. "
+                                                          "swift deploy); key only from $OPENAI_API_KEY")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="output folder: new, empty, or written by this command before")
     parser.add_argument("--group-depth", type=int, default=1, metavar="N",
@@ -381,6 +432,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"largest width of P(REAL)'s bounds for which p_real is written (default "
                              f"{DEFAULT_TOLERANCE})")
     parser.add_argument("--ext", default="mp4", metavar="EXT[,EXT]", help="video file extensions (default mp4)")
+    endpoint = parser.add_argument_group("endpoint (--base-url)")
+    endpoint.add_argument("--model", help="the model name the endpoint serves (required with --base-url)")
+    endpoint.add_argument("--cache", type=Path, metavar="JSONL",
+                          help="reply cache (default: OUT.reward_cache.jsonl beside --out)")
+    endpoint.add_argument("--concurrency", type=positive_int, default=8, metavar="N", help="parallel requests (8)")
+    endpoint.add_argument("--retries", type=non_negative_int, default=6, metavar="N",
+                          help="retries per request on 429/5xx/timeouts (default 6)")
+    endpoint.add_argument("--timeout", type=positive_float, default=300.0, metavar="S",
+                          help="seconds per request (default 300)")
+    endpoint.add_argument("--max-new-tokens", type=positive_int, default=512, metavar="N",
+                          help="answer length (default 512, as recipes/configs/infer.yaml)")
     return parser
 
 
@@ -393,8 +455,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.group_depth < 0:
         raise UserError("--group-depth must be 0 or more")
-    if extra and args.predictions:
-        raise UserError("swift infer flags after `--` need --ckpt (with --predictions nothing is run)")
+    if extra and not args.ckpt:
+        raise UserError("swift infer flags after `--` need --ckpt (nothing runs swift infer otherwise)")
+    if args.base_url and not args.model:
+        raise UserError("--base-url needs --model (the model name the endpoint serves)")
+    cache = args.cache or args.out.parent / f"{args.out.name}.reward_cache.jsonl"
     box_format = canonical_box_format(args.bbox_format)
     root = args.videos
     videos = find_videos(root, [e for e in args.ext.split(",") if e.strip()])
@@ -409,7 +474,10 @@ def main(argv: list[str] | None = None) -> int:
             run_infer(args.ckpt, tmp / "inputs.jsonl", tmp / "predictions.jsonl", args.top_logprobs, extra)
             predictions = read_predictions(tmp / "predictions.jsonl", videos)
         else:
-            predictions = read_predictions(args.predictions, videos)
+            if args.base_url:
+                predictions = query_endpoint(videos, args.variant, args, cache)
+            else:
+                predictions = read_predictions(args.predictions, videos)
             write_jsonl(tmp / "predictions.jsonl", (predictions[v] for v in videos))
         rows = []
         for video in tqdm(videos, desc="reading answers", unit="video", file=sys.stderr, disable=None):

@@ -16,6 +16,8 @@ from common.jsonl import read_jsonl, write_jsonl
 from common.media import VideoInfo
 from eval import reward as RW
 from eval.parse import parse_generation
+from prompts.deeptrace import question
+from tests.support.judge_server import JudgeServer
 from tests.support.media import write_mp4
 
 
@@ -220,10 +222,36 @@ def test_command_refuses_bad_input(clips: Path, tmp_path: Path) -> None:
     assert (mine / "notes.txt").read_text() == "keep me" and len(list(mine.iterdir())) == 1
     with pytest.raises(UserError, match=r"no .mp4 files found"):
         RW.main([str(mine), "--predictions", str(preds), "--out", str(tmp_path / "o4")])
+    with pytest.raises(UserError, match="--base-url needs --model"):
+        RW.main([str(clips), "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "o6")])
     with pytest.raises(UserError, match="swift infer flags after `--` need --ckpt"):
         RW.main([str(clips), "--predictions", str(preds), "--out", str(tmp_path / "o5"), "--", "--max_batch_size",
                  "2"])
-    with pytest.raises(UserError, match="one of the arguments --ckpt --predictions is required"):
+    with pytest.raises(UserError, match="one of the arguments --ckpt --predictions --base-url is required"):
         RW.main([str(clips), "--out", str(tmp_path / "o6")])
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 7))  # nothing half-written
     assert json.loads(json.dumps(rows))  # (rows stayed plain JSON)
+
+
+def test_command_with_an_openai_compatible_endpoint(clips: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
+    answer = {"reply": FAKE_ANSWER, "logprobs": answer_logprobs("fake", 0.25)}
+    with JudgeServer(script=lambda request: answer) as server:
+        argv = [str(clips), "--base-url", server.base_url, "--model", "detector", "--out", str(tmp_path / "out")]
+        assert RW.main(argv) == 0
+        bodies = [e["body"] for e in server.answered()]
+        assert len(bodies) == 4
+        assert RW.main(argv) == 0 and len(server.answered()) == 4  # the second run: every answer from the cache
+    body = bodies[0]
+    assert (body["model"], body["logprobs"], body["top_logprobs"], body["temperature"]) == ("detector", True, 20, 0.0)
+    video, text = body["messages"][0]["content"]
+    assert video["type"] == "video_url" and video["video_url"]["url"].startswith("data:video/mp4;base64,")
+    assert "<video>" + text["text"] == question("full")  # the clip takes the tag's place, as in training
+    rows = read_jsonl(tmp_path / "out" / "rewards.jsonl")
+    assert [r["p_real"] for r in rows] == [pytest.approx(0.25)] * 4 and {r["verdict"] for r in rows} == {"fake"}
+    assert (tmp_path / "out.reward_cache.jsonl").is_file()
+    with JudgeServer(script=lambda request: {"status": 500}) as server:
+        with pytest.raises(UserError, match=r"endpoint: 4 of 4 requests failed .* re-run the same command"):
+            RW.main([str(clips), "--base-url", server.base_url, "--model", "other", "--out", str(tmp_path / "o"),
+                     "--retries", "0"])
+    assert not (tmp_path / "o").exists()
