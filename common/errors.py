@@ -20,13 +20,31 @@ def fail(message: str) -> NoReturn:
     raise UserError(message)
 
 
+def os_error_line(exc: OSError) -> str:
+    """An OSError as `PATH: problem` (both paths of a rename or a copy), without Python's `[Errno N]`."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    problem = exc.strerror or str(exc) or type(exc).__name__
+    return f"{paths}: {problem}" if paths else problem
+
+
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> NoReturn:
-    """Run a CLI `main`, turning `UserError` into `error: …` on stderr with exit code 2."""
+    """Run a CLI `main`, turning `UserError` into `error: …` on stderr with exit code 2.
+
+    What the inputs and outputs can raise besides is mapped to one line too, exit 2: an `OSError` (an unwritable or
+    impossible output folder, an unreadable input) names its path; a `UnicodeDecodeError` that no reader turned into
+    a `UserError` says which bytes (readers in common/jsonl name the file and line themselves).
+    """
+    prog = sys.argv[0].rsplit("/", 1)[-1] if sys.argv and sys.argv[0] else "error"
     try:
         code = main(argv)
     except UserError as exc:
-        prog = sys.argv[0].rsplit("/", 1)[-1] if sys.argv and sys.argv[0] else "error"
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        print(f"{prog}: error: {os_error_line(exc)}", file=sys.stderr)
+        sys.exit(2)
+    except UnicodeDecodeError as exc:
+        print(f"{prog}: error: an input is not UTF-8 text ({exc.reason} at byte {exc.start + 1})", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,10 +1,15 @@
-"""Streaming JSONL reading with line-numbered errors, and atomic writing (temp file + rename)."""
+"""Reading JSON and JSON Lines inputs (streamed, gzip and a BOM read transparently, errors naming file and line),
+and atomic writing (temp file + rename)."""
 
 from __future__ import annotations
 
+import gzip
+import io
+import itertools
 import json
 import math
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,48 +44,116 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text if type(text) is str else text.decode("utf-8"))
 
 
-def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
-    """Yield `(line_number, record)` for each non-blank line; a bad line raises `UserError` naming it."""
-    path = Path(path)
+GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"
+# What a damaged gzip stream raises while it is read: a truncated file (EOFError), a bad header (gzip.BadGzipFile, an
+# OSError) or bad compressed data (zlib.error).
+_GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def is_gzip(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` starts with gzip's magic number (whatever its name says)."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == GZIP_MAGIC
+
+
+def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
+    """`path` opened for reading bytes; a gzip file (told by its first bytes, not its name) is decompressed as read.
+
+    A file that cannot be opened is a `UserError` naming it.
+    """
     try:
-        fh = path.open(encoding="utf-8")
+        return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")  # noqa: SIM115 - the caller closes it
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _not_text(path: str | os.PathLike[str], exc: Exception) -> UserError:
+    if isinstance(exc, UnicodeDecodeError):  # text mode decodes blocks ahead of the lines: find the line
+        with open_binary(path) as fh:
+            return UserError(_first_undecodable(path, fh))
+    return UserError(f"{path}: a damaged gzip file ({exc or type(exc).__name__})")
+
+
+@contextmanager
+def open_text(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+    """`path` as UTF-8 text: gzip decompressed, a leading byte-order mark dropped, lines ended by \\n, \\r\\n or
+    \\r. Bytes that are not UTF-8, or a damaged gzip stream, met while reading inside the `with` block are a
+    `UserError` naming the file."""
+    fh = io.TextIOWrapper(open_binary(path), encoding="utf-8-sig")
     with fh:
         try:
-            yield from _records(path, fh, 1)
-        except UnicodeDecodeError:  # text mode decodes blocks ahead of the lines: find the line
-            raise UserError(_first_undecodable(path)) from None
+            yield fh
+        except (UnicodeDecodeError, *_GZIP_ERRORS) as exc:
+            raise _not_text(path, exc) from None
 
 
-def _records(path: Path, lines: Iterable[str] | Iterable[bytes], first_line: int) -> Iterator[tuple[int, Any]]:
-    """`(line_number, record)` of each non-blank line; bytes lines are read as text mode would read them."""
-    for lineno, line in enumerate(lines, first_line):
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The whole content of `path`, gzip decompressed, a leading UTF-8 byte-order mark dropped."""
+    with open_binary(path) as fh:
+        try:
+            data = fh.read()
+        except _GZIP_ERRORS as exc:
+            raise _not_text(path, exc) from None
+    return data[3:] if data.startswith(BOM) else data
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """One JSON document (`json.load`'s result; gzip and a BOM read transparently); invalid JSON or text that is
+    not UTF-8 is a `UserError` naming the file and line."""
+    data = read_bytes(path)
+    try:
+        return loads(data)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{where(path, exc.lineno)}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except UnicodeDecodeError:
+        raise UserError(_first_undecodable(path, data.split(b"\n"))) from None
+
+
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """Yield `(line_number, record)` for each non-blank line; a bad line raises `UserError` naming it.
+
+    Lines are read as bytes and handed to orjson undecoded; gzip files and a leading byte-order mark (Windows tools
+    write one) are read transparently, lines end at \\n (a \\r before it is JSON whitespace).
+    """
+    path = Path(path)
+    with open_binary(path) as fh:
+        try:
+            yield from _records(path, fh)
+        except _GZIP_ERRORS as exc:
+            raise _not_text(path, exc) from None
+
+
+def _records(path: Path, lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
+    """`(line_number, record)` of each non-blank line."""
+    lines = iter(lines)
+    first = next(lines, b"")
+    if first.startswith(BOM):
+        first = first[3:]
+    for lineno, line in enumerate(itertools.chain((first,), lines), 1):
         if not line or line.isspace():  # blank (`line.strip()` would copy every line)
             continue
         try:
             yield lineno, loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            if isinstance(line, bytes):
-                try:
-                    if line.decode("utf-8").isspace():  # blank in Unicode's sense too
-                        continue
-                except UnicodeDecodeError as bad:
-                    raise UserError(_not_utf8(path, lineno, bad)) from None
+            try:
+                if line.decode("utf-8").isspace():  # blank in Unicode's sense too
+                    continue
+            except UnicodeDecodeError as bad:
+                raise UserError(_not_utf8(path, lineno, bad)) from None
             raise UserError(f"{where(path, lineno)}: invalid JSON: {exc.msg} (column {exc.colno})") from None
 
 
-def _not_utf8(path: Path, lineno: int, bad: UnicodeDecodeError) -> str:
+def _not_utf8(path: Path | str | os.PathLike[str], lineno: int, bad: UnicodeDecodeError) -> str:
     return f"{where(path, lineno)}: not UTF-8 text ({bad.reason} at byte {bad.start + 1} of the line)"
 
 
-def _first_undecodable(path: Path) -> str:
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as bad:
-                return _not_utf8(path, lineno, bad)
+def _first_undecodable(path: str | os.PathLike[str], lines: Iterable[bytes]) -> str:
+    for lineno, raw in enumerate(lines, 1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return _not_utf8(path, lineno, bad)
     return f"{path}: not UTF-8 text"
 
 

@@ -71,7 +71,7 @@ def check_output_file(path: str | os.PathLike[str], flag: str = "", example: str
 # --- a folder of generated files beside the user's own ---------------------------------------------------------------
 
 
-def _manifest_files(out: Path, manifest: str, flag: str) -> set[str] | None:
+def manifest_files(out: Path, manifest: str, flag: str) -> set[str] | None:
     """The files listed in `out`'s manifest, None without one. Entries that leave the folder are refused."""
     path = out / manifest
     if not path.is_file():
@@ -96,7 +96,7 @@ def check_owned_dir(out: str | os.PathLike[str], manifest: str, flag: str, owner
         return set()
     if not out.is_dir():
         raise UserError(f"{flag} {out}: exists and is not a directory")
-    files = _manifest_files(out, manifest, flag)
+    files = manifest_files(out, manifest, flag)
     if files is None:
         if any(out.iterdir()):
             raise UserError(f"{flag} {out}: is not a report directory (a non-empty folder without {manifest}, the "
@@ -105,7 +105,8 @@ def check_owned_dir(out: str | os.PathLike[str], manifest: str, flag: str, owner
     return files
 
 
-def _write_manifest(out: Path, manifest: str, owner: str, files: set[str]) -> None:
+def write_manifest(out: Path, manifest: str, owner: str, files: set[str]) -> None:
+    """`out/manifest`: `{"written_by": owner, "files": [sorted relative paths]}`, written atomically."""
     target = out / manifest
     fd, tmp = temp_file_beside(target)
     try:
@@ -140,7 +141,7 @@ def write_owned_dir(out: str | os.PathLike[str], build: Callable[[Path], None], 
         build(tmp)
         new = _files_under(tmp)
         if not out.exists() or not any(out.iterdir()):
-            _write_manifest(tmp, manifest, owner, new)
+            write_manifest(tmp, manifest, owner, new)
             os.replace(tmp, out)  # replaces an empty folder too
             return sorted(new)
         for name in sorted(new):
@@ -153,12 +154,12 @@ def write_owned_dir(out: str | os.PathLike[str], build: Callable[[Path], None], 
                 if target.is_symlink() or (target.exists() and (is_last or not target.is_dir())):
                     raise UserError(f"{flag} {out}: {target} is not one of the files {owner} wrote there, and the "
                                     f"new report needs that path; move it away or choose another folder")
-        _write_manifest(out, manifest, owner, old | new)
+        write_manifest(out, manifest, owner, old | new)
         for name in sorted(new, key=lambda n: n == last):
             target = out / name
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp / name, target)
-        _write_manifest(out, manifest, owner, new)
+        write_manifest(out, manifest, owner, new)
         for name in sorted(old - new):
             target = out / name
             if target.is_file() and not target.is_symlink():

@@ -20,8 +20,9 @@ references they were generated from (converter output with meta.label = real | f
     python converters/deepfakejudge_to_swift.py --build pairwise --candidates A.jsonl B.jsonl --references REFS.jsonl \\
         --both-orders --out judge_in.jsonl
 
-The prompts are the byte-exact upstream templates (prompts/deepfakejudge/*.txt, CRLF kept) with the placeholders
-filled by name, after one `<image>` tag per image. See converters/README.md "DeepfakeJudge".
+The prompts are the upstream templates (prompts/deepfakejudge/*.txt, stored byte-exact with CRLF) as upstream's
+inference reads them — in text mode, so with LF line endings (`--prompt-newlines crlf`: the stored bytes) — with the
+placeholders filled by name, after one `<image>` tag per image. See converters/README.md "DeepfakeJudge".
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from eval.join import join  # noqa: E402
 from prompts import deepfakejudge as P  # noqa: E402
 
 TASKS = ("dfj-pointwise", "dfj-pairwise", "dfj-detect", "dfj-reason")
-KNOWN_KEYS = ("messages", "images")
+KNOWN_KEYS = ("messages", "images", "answer")  # `answer`: the label of a dfj-detect / dfj-reason record
 MESSAGE_KEYS = ("role", "content")
 # What each task's assistant target must contain, and where the parsed ground truth goes in meta.
 TARGETS = {
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--references", type=Path, metavar="JSONL",
                    help="the converter output the candidates were generated from (same order; meta.label real, "
                         "fake or edited; images)")
+    g.add_argument("--prompt-newlines", choices=P.NEWLINES, default="lf",
+                   help="lf (default): the judge template as upstream's inference reads it (open(...).read() in "
+                        "text mode turns its CRLF into LF); crlf: the template's stored bytes")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     return p
 
@@ -96,10 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def locate(split: Path) -> tuple[Path, Path]:
-    """(split directory, data.jsonl)."""
+    """(split directory, data.jsonl); a gzip-compressed data.jsonl.gz is read transparently too."""
     if split.is_dir():
-        data = split / "data.jsonl"
-        if not data.is_file():
+        data = next((d for d in (split / "data.jsonl", split / "data.jsonl.gz") if d.is_file()), None)
+        if data is None:
             raise UserError(f"{split}: no data.jsonl in this directory (a released split holds images/ and data.jsonl)")
         return split.resolve(), data
     if split.is_file():
@@ -113,7 +117,9 @@ def task_from_path(split_dir: Path) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def check_messages(messages: Any, ctx: str) -> None:
+def check_messages(messages: Any, ctx: str, *, target_optional: bool = False) -> None:
+    """Roles and contents; the last message must be the assistant's target unless `target_optional` (a record whose
+    ground truth is its top-level `answer`: a question-only record, converted for inference)."""
     if not isinstance(messages, list) or not messages:
         raise UserError(f"{ctx}: 'messages' must be a non-empty list of {{role, content}} objects")
     expected = "user"
@@ -131,6 +137,8 @@ def check_messages(messages: Any, ctx: str) -> None:
                             f"come first, then user and assistant alternate)")
         expected = "assistant" if role == "user" else "user"
     if messages[-1].get("role") != "assistant":
+        if target_optional:
+            return
         raise UserError(f"{ctx}: the last message must be the assistant's target; this record has none")
     if not messages[-1]["content"].strip():
         raise UserError(f"{ctx}: the assistant target (last message) is empty")
@@ -151,6 +159,18 @@ def extra_of(record: dict[str, Any], ctx: str, policy: str) -> dict[str, Any]:
                         f"is not public, so this converter does not guess their meaning; pass --extra-keys keep "
                         f"(copied verbatim to meta.extra) or --extra-keys drop")
     return extra if policy == "keep" else {}
+
+
+def answer_label(record: dict[str, Any], ctx: str) -> str | None:
+    """A record's top-level `answer` (real / fake / edited, any case; seen in dfj-detect records read by third-party
+    code), or None without one."""
+    if "answer" not in record:
+        return None
+    value = record["answer"]
+    label = value.strip().lower() if isinstance(value, str) else None
+    if label not in P.LABELS:
+        raise UserError(f"{ctx}: 'answer' must be real, fake or edited (got {value!r:.60})")
+    return label
 
 
 def image_list(value: Any, ctx: str) -> list[str]:
@@ -182,10 +202,12 @@ class Converter:
         self.counts: Counter[str] = Counter()
         self.truth: Counter[str] = Counter()
 
-    def resolve_task(self, target: str, ctx: str, lineno: int) -> str:
+    def resolve_task(self, target: str | None, ctx: str, lineno: int) -> str:
+        """The record's task: --task, else from the target's format (None: a question-only record whose ground
+        truth is its `answer` label)."""
         if self.args.task != "auto":
             return self.args.task
-        kinds = classify(target)
+        kinds = classify(target) if target is not None else ["label"]
         if len(kinds) != 1:
             what = "none of" if not kinds else "more than one of"
             raise UserError(f"{ctx}: cannot tell the task: the assistant target matches {what} <score>1..5</score>, "
@@ -223,7 +245,8 @@ class Converter:
             raise UserError(f"{ctx}: expected a JSON object, got {type(record).__name__}")
         if "messages" not in record:
             raise UserError(f"{ctx}: no 'messages' (released DeepfakeJudge records are ms-swift messages + images)")
-        check_messages(record["messages"], ctx)
+        answer = answer_label(record, ctx)
+        check_messages(record["messages"], ctx, target_optional=answer is not None)
         if "images" not in record:
             raise UserError(f"{ctx}: no 'images' (every DeepfakeJudge record has its image)")
         extra = extra_of(record, ctx, self.args.extra_keys)
@@ -239,13 +262,23 @@ class Converter:
             self.counts["image_tags_added"] += 1
         elif tags != len(images):
             raise UserError(f"{ctx}: {tags} {P.IMAGE_TAG} tag(s) for {len(images)} image(s)")
-        target = messages[-1]["content"]
+        target = messages[-1]["content"] if messages[-1]["role"] == "assistant" else None
         task = self.resolve_task(target, ctx, lineno)
         key, parse, expected = TARGETS[task]
-        parsed = parse(target)
-        if parsed.value is None:
-            raise UserError(f"{ctx}: the assistant target has no {expected} ({parsed.issue}), as {task} needs")
-        meta: dict[str, Any] = {"task": task, key: parsed.value}
+        if answer is not None and key != "label":
+            raise UserError(f"{ctx}: a top-level 'answer' is the label of a dfj-detect or dfj-reason record; this "
+                            f"record is {task}")
+        value = answer
+        if target is not None:
+            parsed = parse(target)
+            if parsed.value is None:
+                raise UserError(f"{ctx}: the assistant target has no {expected} ({parsed.issue}), as {task} needs")
+            if answer is not None and P.is_fake(answer) != P.is_fake(parsed.value):
+                raise UserError(f"{ctx}: 'answer' is {answer!r} but the assistant target says {parsed.value!r}")
+            value = parsed.value  # the target's label (real / fake / edited) is the more specific one
+        if answer is not None:
+            self.counts["answer_key" if target is not None else "question_only_with_answer_key"] += 1
+        meta: dict[str, Any] = {"task": task, key: value}
         prompt = "\n".join(m["content"] for m in messages[:-1] if m["role"] == "user")
         if task in ("dfj-pointwise", "dfj-pairwise"):
             meta["label"] = P.ground_truth_label_in(prompt)
@@ -254,7 +287,7 @@ class Converter:
         meta.update(source=str(self.data), line=lineno)
         if extra:
             meta["extra"] = extra
-        self.truth[f"{key} {parsed.value}"] += 1
+        self.truth[f"{key} {value}"] += 1
         rows = [{"messages": messages, "images": images, "meta": meta}]
         if self.args.both_orders:
             rows.append(self.swapped(rows[0], ctx))
@@ -289,6 +322,8 @@ def convert_main(args: argparse.Namespace) -> int:
     for flag in ("candidates", "references"):
         if getattr(args, flag) is not None:
             raise UserError(f"--{flag} belongs to --build; converting a split takes SPLIT_DIR and --out")
+    if args.prompt_newlines != "lf":
+        raise UserError("--prompt-newlines belongs to --build; a released split's prompts are copied as they are")
     converter = Converter(args)
     rows = converter.run()
     if not rows:
@@ -339,6 +374,7 @@ def build_main(args: argparse.Namespace) -> int:
         raise UserError("--both-orders applies to --build pairwise")
     if args.task != "auto" or args.extra_keys != "error" or args.skip_missing:
         raise UserError("--task, --extra-keys and --skip-missing apply to converting a split, not to --build")
+    newline = args.prompt_newlines
     joined = [join(path, args.references)[0] for path in args.candidates]
     names = [str(path) for path in args.candidates]
     rows: list[dict[str, Any]] = []
@@ -357,15 +393,17 @@ def build_main(args: argparse.Namespace) -> int:
             responses.append(response)
         labels[label] += 1
         tags = P.IMAGE_TAG * len(images)
-        common = {"label": label, "candidates": names, "references": str(args.references), "reference_line": ref_line}
+        common = {"label": label, "candidates": names, "references": str(args.references), "reference_line": ref_line,
+                  "prompt_newlines": newline}
         if args.build == "pointwise":
             meta = {"task": "dfj-pointwise", "score": None, **common, "candidate_line": pairs[0].pred_line}
-            rows.append({"messages": [{"role": "user", "content": tags + P.pointwise_prompt(label, responses[0])}],
+            prompt = P.pointwise_prompt(label, responses[0], newline=newline)
+            rows.append({"messages": [{"role": "user", "content": tags + prompt}],
                          "images": images, "meta": meta})
             continue
         lines = [pair.pred_line for pair in pairs]
         for order, a in (("AB", 0), ("BA", 1)) if args.both_orders else (("AB", 0),):
-            content = tags + P.pairwise_prompt(label, responses[a], responses[1 - a])
+            content = tags + P.pairwise_prompt(label, responses[a], responses[1 - a], newline=newline)
             meta = {"task": "dfj-pairwise", "choice": None, **common, "pair_id": str(ref_line), "order": order,
                     "a": a, "candidate_lines": lines}
             rows.append({"messages": [{"role": "user", "content": content}], "images": images, "meta": meta})

@@ -11,6 +11,7 @@ is kept. See converters/README.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections import Counter
@@ -24,22 +25,33 @@ from tqdm import tqdm  # noqa: E402
 
 from common.cli import Parser  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
-from common.jsonl import iter_jsonl  # noqa: E402
+from common.jsonl import iter_jsonl, open_text, read_json  # noqa: E402
 from converters.boxes import clip_box, ltwh_box, number  # noqa: E402
 from converters.dataset_writer import (  # noqa: E402
+    INVALID_KEYS,
     DatasetWriter,
     SplitRule,
     Trace,
     Video,
     add_output_args,
     clean_text,
-    format_counts,
     output_variants,
+    outside_clip,
     report,
+    summary,
 )
-from converters.media_files import MediaResolver, media_geometry, missing_media_error, scan_real_videos  # noqa: E402
+from converters.media_files import (  # noqa: E402
+    MediaResolver,
+    file_identity,
+    media_geometry,
+    missing_media_error,
+    remove_missing_media_listing,
+    scan_real_videos,
+)
+from prompts.deeptrace_categories import load_category_map  # noqa: E402
 
-SKIP_KEYS = ("fake_rows_without_bbox", "duplicate_real_rows", "missing_media")
+INVALID = ("traces_with_a_fractional_first_frame", "traces_ending_before_they_start", *INVALID_KEYS)
+SKIP_KEYS = ("fake_rows_without_bbox", "duplicate_fake_rows", "duplicate_real_rows", "missing_media", *INVALID)
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                "dev": "val", "test": "test", "testing": "test"}
 FAKE_TYPES = {"fake_video", "fake"}
@@ -61,10 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--media-root", type=Path, action="append", default=[], metavar="DIR",
                    help="directory that video_path is relative to (videos/…, real_videos/…); repeatable; "
                         "default: the directory of the data file")
-    g.add_argument("--first-frame-base", type=int, choices=(0, 1), default=0,
-                   help="start = (faketrace_first_frame - BASE) / video_frame_rate. 0 (default) reproduces "
-                        "third-party readers of the release (start = first_frame / fps); 1 treats it as a 1-based "
-                        "LabelBox frame like labelbox_to_swift.py does")
+    g.add_argument("--first-frame-base", type=int, choices=(0, 1), default=1,
+                   help="start = (faketrace_first_frame - BASE) / video_frame_rate. 1 (default): the released "
+                        "frame numbers are LabelBox's, 1-based (frame 1 starts at 0 s), as labelbox_to_swift.py reads "
+                        "them; 0: start = first_frame / fps, the reading of third-party scripts")
     add_output_args(p, split_default="released")
     for action in p._actions:
         if action.dest == "split":
@@ -75,18 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_records(path: Path) -> Iterator[tuple[str, Any]]:
+    """(context, record) of each record of a JSON array or JSON Lines file (gzip and a BOM read transparently)."""
     if not path.is_file():
         raise UserError(f"{path}: data file not found")
-    with path.open(encoding="utf-8-sig") as fh:
+    with open_text(path) as fh:
         head = fh.read(4096).lstrip()
     if not head:
         raise UserError(f"{path}: the data file is empty")
     if head[0] == "[":
-        try:
-            with path.open(encoding="utf-8-sig") as fh:
-                data = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{where(path, exc.lineno)}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        data = read_json(path)
         if not data:
             raise UserError(f"{path}: the data file is an empty JSON array")
         for i, rec in enumerate(data, 1):
@@ -110,7 +119,7 @@ def explanation_of(value: Any) -> str | None:
     return clean_text(value) if isinstance(value, str) else None
 
 
-def categories_of(value: Any) -> list[str]:
+def tags_of(value: Any) -> list[str]:
     items = value if isinstance(value, list) else [value] if isinstance(value, str) else []
     return list(dict.fromkeys(s.strip() for s in items if isinstance(s, str) and s.strip()))
 
@@ -127,9 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     counter: Counter = Counter()
     missing: list[dict] = []
     real_seen: set[str] = set()
-    files: dict[int, int] = {}  # hash(file) → hash(video id)
+    fake_seen: set[bytes] = set()  # digests of the fake rows written: a row repeated word for word is dropped
+    identities: dict[str, int] = {}  # path → file identity: the rows of one video share its file
 
-    with DatasetWriter(args.out, variants, args.bbox_format, split_rule, subdirs=subdirs) as writer:
+    category_map = load_category_map(args.category_map)
+    with DatasetWriter(args.out, variants, args.bbox_format, split_rule, subdirs=subdirs,
+                       tool="deeptrace_to_swift", category_map=category_map) as writer:
         for ctx, rec in tqdm(read_records(data), desc="records", unit="row", disable=None if progress else True):
             counter["rows_read"] += 1
             if not isinstance(rec, dict):
@@ -150,9 +162,16 @@ def main(argv: list[str] | None = None) -> int:
                 if split is None:
                     raise UserError(f"{ctx}: split is {rec.get('split')!r}; expected train, val or test "
                                     "(or pass --split 8:1:1 to re-split)")
-            if label == "real" and video_id in real_seen:
-                counter["duplicate_real_rows"] += 1
-                continue
+            if label == "real":
+                if video_id in real_seen:
+                    counter["duplicate_real_rows"] += 1
+                    continue
+            else:
+                digest = hashlib.sha256(json.dumps(rec, sort_keys=True, ensure_ascii=False).encode()).digest()[:16]
+                if digest in fake_seen:
+                    counter["duplicate_fake_rows"] += 1
+                    continue
+                fake_seen.add(digest)
             names = [video_path, video_path.rsplit("/", 1)[-1] if video_path else None, video_id]
             path, looked = resolver.find(names)
             if path is None:
@@ -173,14 +192,14 @@ def main(argv: list[str] | None = None) -> int:
                 if trace is None:
                     continue
                 video.traces = [trace]
-            if files.setdefault(hash(str(path)), hash(video_id)) != hash(video_id):
-                counter["videos_sharing_a_file"] += 1
+            key = identities.get(path)
+            if key is None:
+                key = identities[path] = file_identity(path, ctx)
+            video.file_key = key
             writer.add(video, ctx)
         if missing and not args.skip_missing:
-            raise missing_media_error(missing, roots)
+            raise missing_media_error(missing, roots, args.out, "deeptrace_to_swift.py")
         for video in scan_real_videos(args.real_videos, progress) if args.real_videos else []:
-            if hash(str(video.path)) in files:
-                raise UserError(f"{video.path}: this --real-videos clip is also a video of {data.name}")
             video.source = args.real_source
             writer.add(video, str(video.path))
         counts = writer.stats()
@@ -195,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             "missing_media": missing,
         }
         writer.commit(stats)
+    remove_missing_media_listing(args.out)
     if progress:
-        print(f"wrote {args.out}: {format_counts(counts)}")
+        print(summary(args.out, stats, INVALID))
         if missing:
             print(f"skipped {len(missing)} records whose video is missing (listed in stats.json)")
     return 0
@@ -218,14 +238,31 @@ def _trace(rec: dict, ctx: str, video: Video, args: argparse.Namespace, counter:
     if box[2] <= box[0] or box[3] <= box[1]:
         raise UserError(f"{ctx}: faketrace_bbox lies outside the {video.width}x{video.height} frame")
     first = number(rec.get("faketrace_first_frame"), ctx, "faketrace_first_frame")
-    if first - args.first_frame_base < 0:
-        raise UserError(f"{ctx}: faketrace_first_frame {first:g} is below {args.first_frame_base} "
-                        "(see --first-frame-base)")
+    if first != int(first):
+        if args.skip_invalid:
+            counter["traces_with_a_fractional_first_frame"] += 1
+            return None
+        raise UserError(f"{ctx}: faketrace_first_frame {first:g} has a fraction; frame numbers are whole (pass "
+                        "--skip-invalid to leave such traces out)")
+    first = int(first)
+    if first < args.first_frame_base:
+        raise UserError(f"{ctx}: faketrace_first_frame {first} is below {args.first_frame_base}: "
+                        + ("the frames of this file count from 0; pass --first-frame-base 0"
+                           if args.first_frame_base == 1 else "a frame number cannot be negative"))
     start = (first - args.first_frame_base) / video.fps
     length = number(rec.get("faketrace_duration"), ctx, "faketrace_duration", allow_none=True)
-    end = start + length if length is not None and length >= 0 else None
+    if length is not None and length < 0:
+        if args.skip_invalid:
+            counter["traces_ending_before_they_start"] += 1
+            return None
+        raise UserError(f"{ctx}: faketrace_duration {length:g} is negative (pass --skip-invalid to leave such traces "
+                        "out)")
+    end = start + length if length is not None else None
+    if outside_clip(start, end, video.duration, video.fps, args.skip_invalid, counter,
+                    lambda: f"{ctx}: faketrace_first_frame {first}, faketrace_duration {length}"):
+        return None
     return Trace(bbox=box, start=start, end=end, explanation=explanation_of(rec.get("faketrace_explanations")),
-                 categories=categories_of(rec.get("faketrace_check_applies")),
+                 tags=tags_of(rec.get("faketrace_check_applies")),
                  extra={"first_frame": first})
 
 

@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tqdm import tqdm  # noqa: E402
 
 from common.argtypes import positive_int  # noqa: E402
+from common.cli import Parser  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
-from common.jsonl import atomic_open, dumps, iter_jsonl, write_json  # noqa: E402
+from common.jsonl import atomic_open, dumps, iter_jsonl, open_binary, write_json  # noqa: E402
 from prompts.fakeclue import FAKE, IMAGE_TAG, REAL, parse  # noqa: E402
 
 TASK = "fakeclue"
@@ -46,13 +47,6 @@ examples:
   python converters/fakeclue_to_swift.py FakeClue/data_json/test.json --image-root FakeClue/test \\
       --out data/fakeclue/test.jsonl --limit 500 --seed 0      # a stratified 500-image subset
 """
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: a bad flag becomes a `UserError` (`prog: error: …`, exit 2)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UserError(f"{message} (see --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,11 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def read_records(path: Path) -> Iterator[tuple[str, Any]]:
     """(context, record) for each record of a JSON array (streamed with ijson) or a JSON Lines file."""
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the annotation file: {exc.strerror or exc}") from None
-    with fh:
+    with open_binary(path) as fh:  # gzip read transparently
         head = fh.read(4096)
         body = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
         first = body.lstrip()[:1]

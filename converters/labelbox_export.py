@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from common.errors import UserError, where
-from common.jsonl import iter_jsonl
+from common.jsonl import iter_jsonl, open_text, read_json
 from converters.boxes import ltwh_box
-from converters.labelbox_traces import LabelData, ObjectTrack, classification_facts, parse_segments
+from converters.labelbox_traces import LabelData, ObjectTrack, classification_facts, frame_number, parse_segments
 
 LABEL_MODES = ("first", "all", "benchmark")
 
@@ -28,14 +28,9 @@ LABEL_MODES = ("first", "all", "benchmark")
 
 def detect_format(path: Path) -> str:
     """'v2-ndjson', 'v2-json' (a JSON list of v2 rows) or 'v1' (JSON array of label items, or one item)."""
-    try:
-        with path.open(encoding="utf-8") as fh:
-            head = fh.read(1 << 16)
-            first_line = head.split("\n", 1)[0] if "\n" in head else head + fh.readline()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text file (expected a LabelBox JSON/NDJSON export)") from None
+    with open_text(path) as fh:
+        head = fh.read(1 << 16)
+        first_line = head.split("\n", 1)[0] if "\n" in head else head + fh.readline()
     stripped = head.lstrip("\ufeff \t\r\n")
     if not stripped:
         raise UserError(f"{path}: the export is empty")
@@ -70,11 +65,7 @@ def _kind_of(record: Any, path: Path, ctx: str) -> str:
 
 
 def _load_json(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8-sig") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{where(path, exc.lineno)}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    return read_json(path)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -291,10 +282,7 @@ def _iter_v1(path: Path, project_id: str | None, stats: Counter) -> Iterator[Row
 
 
 def _frame_number(key: Any, ctx: str) -> int:
-    try:
-        n = int(key)
-    except (TypeError, ValueError):
-        raise UserError(f"{ctx}: frame number {key!r} is not an integer") from None
+    n = frame_number(key, ctx)
     if n < 1:
         raise UserError(f"{ctx}: frame number {n} is below 1 (LabelBox frames are 1-based)")
     return n
@@ -431,13 +419,14 @@ def _read_frames_file(ref: str, label_id: str | None, frames_dir: Path, ctx: str
         candidates.append(p if p.is_absolute() else frames_dir / p)
     names = [n for n in (label_id, parsed.path.rstrip("/").rsplit("/", 1)[-1]) if n]
     for name in dict.fromkeys(names):
-        candidates += [frames_dir / f"{name}.ndjson", frames_dir / f"{name}.json", frames_dir / name]
+        candidates += [frames_dir / f"{name}{ext}" for ext in (".ndjson", ".json", "", ".ndjson.gz", ".json.gz")]
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:
         raise UserError(f"{ctx}: frames are at {ref} but no downloaded copy was found; save it as "
                         f"{frames_dir / ((label_id or 'LABEL_ID') + '.ndjson')} (or pass --frames-dir)")
-    text = path.read_text(encoding="utf-8").lstrip()
-    if text.startswith("["):
+    with open_text(path) as fh:
+        head = fh.read(4096).lstrip()
+    if head.startswith("["):
         for i, fr in enumerate(_load_json(path), 1):
             yield f"{path}: item {i}", fr
     else:

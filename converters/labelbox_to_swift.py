@@ -23,13 +23,14 @@ from tqdm import tqdm  # noqa: E402
 from common.cli import Parser  # noqa: E402
 from common.errors import UserError, run_cli  # noqa: E402
 from converters.dataset_writer import (  # noqa: E402
+    INVALID_KEYS,
     DatasetWriter,
     SplitRule,
     Video,
     add_output_args,
-    format_counts,
     output_variants,
     report,
+    summary,
 )
 from converters.labelbox_export import (  # noqa: E402
     LABEL_MODES,
@@ -41,12 +42,21 @@ from converters.labelbox_export import (  # noqa: E402
     parse_label,
     select_labels,
 )
-from converters.labelbox_traces import TraceOptions, build_traces  # noqa: E402
-from converters.media_files import MediaResolver, media_geometry, missing_media_error, scan_real_videos  # noqa: E402
+from converters.labelbox_traces import FractionalFrame, TraceOptions, build_traces  # noqa: E402
+from converters.media_files import (  # noqa: E402
+    MediaResolver,
+    file_identity,
+    media_geometry,
+    missing_media_error,
+    remove_missing_media_listing,
+    scan_real_videos,
+)
+from prompts.deeptrace_categories import load_category_map  # noqa: E402
 
 SKIP_KEYS = ("rows_without_labels", "rows_not_in_project", "labels_not_in_project", "skipped_labels",
              "rows_with_only_skipped_labels", "labels_not_first", "labels_not_benchmark", "labels_without_traces",
-             "fake_videos_without_traces", "segments_without_box", "missing_media")
+             "fake_videos_without_traces", "segments_without_box", "missing_media", FractionalFrame.reason,
+             *INVALID_KEYS)
 
 EXAMPLES = """\
 examples:
@@ -113,23 +123,10 @@ class Settings:
     source_names: set[str]
 
 
-class SharedFiles:
-    """Counts labelled videos whose file an earlier one already uses (two rows, two ids, one file)."""
-
-    def __init__(self, counter: Counter):
-        self.keys: set[int] = set()  # hash(path): ~100 bytes a video, whatever the rows hold
-        self.counter = counter
-
-    def append(self, key: int) -> None:
-        if key in self.keys:
-            self.counter["videos_sharing_a_file"] += 1
-        self.keys.add(key)
-
-
 def convert_rows(rows: Iterable[Row], s: Settings, writer: DatasetWriter, counter: Counter, missing: list[dict],
-                 files: SharedFiles, projects: Counter) -> None:
+                 projects: Counter) -> None:
     """Write the samples of each row's traces; what is left out is counted in `counter` (missing media listed in
-    `missing`), the files of the videos written go to `files` (hash of the path) and their projects to `projects`."""
+    `missing`), the projects of the videos written go to `projects`."""
     for row in rows:
         if not row.labels:
             counter["rows_without_labels"] += 1
@@ -150,9 +147,15 @@ def convert_rows(rows: Iterable[Row], s: Settings, writer: DatasetWriter, counte
             counter["videos_probed_for_media_attributes"] += 1
         traces = []
         for label in chosen:
-            data = parse_label(row, label, s.frames_dir)
-            found = build_traces(data, width=width, height=height, fps=fps, opts=s.opts, stats=counter,
-                                 ctx=row_ctx + (f" label {data.label_id}" if data.label_id else ""))
+            try:
+                data = parse_label(row, label, s.frames_dir)
+            except FractionalFrame:
+                if not s.opts.skip_invalid:
+                    raise
+                counter[FractionalFrame.reason] += 1
+                continue
+            found = build_traces(data, width=width, height=height, fps=fps, duration=duration, opts=s.opts,
+                                 stats=counter, ctx=row_ctx + (f" label {data.label_id}" if data.label_id else ""))
             if not found:
                 counter["labels_without_traces"] += 1
             for t in found:
@@ -164,24 +167,22 @@ def convert_rows(rows: Iterable[Row], s: Settings, writer: DatasetWriter, counte
         if writer.has(video_id):  # one data row per video: a second one means concatenated exports
             raise UserError(f"{row.ctx}: data row {row.data_row_id} (video {video_id}) already appeared at "
                             f"{first_place(s.export, s.fmt, row.data_row_id)} (concatenated exports?)")
-        files.append(hash(path))
         projects[row.project_id] += 1
         writer.add(Video(video_id=video_id, label="fake", path=path, width=width, height=height, fps=fps,
                          duration=duration, source=metadata_value(row.metadata, s.source_names), traces=traces,
-                         extra={"data_row_id": row.data_row_id, "project_id": row.project_id}), row.ctx)
+                         extra={"data_row_id": row.data_row_id, "project_id": row.project_id},
+                         file_key=file_identity(path, row_ctx)), row.ctx)
 
 
-def convert_export(s: Settings, writer: DatasetWriter, progress: bool) -> tuple[Counter, list[dict], SharedFiles,
-                                                                          Counter]:
-    """The whole export in one streaming pass: what was left out (counted), missing media, files, projects."""
+def convert_export(s: Settings, writer: DatasetWriter, progress: bool) -> tuple[Counter, list[dict], Counter]:
+    """The whole export in one streaming pass: what was left out (counted), missing media, projects."""
     counter: Counter = Counter()
     missing: list[dict] = []
-    files = SharedFiles(counter)
     projects: Counter = Counter()
     rows = iter_rows(s.export, s.fmt, s.project_id, counter)
     convert_rows(tqdm(rows, desc="data rows", unit="row", disable=None if progress else True), s, writer, counter,
-                 missing, files, projects)
-    return counter, missing, files, projects
+                 missing, projects)
+    return counter, missing, projects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,21 +197,19 @@ def main(argv: list[str] | None = None) -> int:
     s = Settings(export=export, fmt=fmt, project_id=args.project_id, labels=args.labels,
                  resolver=MediaResolver(roots), frames_dir=args.frames_dir or export.parent,
                  opts=TraceOptions(bbox_mode=args.bbox_mode, explanation_names=_names(args.explanation_feature),
-                                   category_names=_names(args.category_feature), strict=args.strict),
+                                   category_names=_names(args.category_feature), strict=args.strict,
+                                   skip_invalid=args.skip_invalid),
                  source_names=set(_names(args.source_field) or {"source", "generator"}))
     progress = not args.quiet
-    writer = DatasetWriter(args.out, variants, args.bbox_format, split_rule, subdirs=subdirs)
-    try:
-        counter, missing, files, projects = convert_export(s, writer, progress)
+    category_map = load_category_map(args.category_map)
+    with DatasetWriter(args.out, variants, args.bbox_format, split_rule, subdirs=subdirs,
+                       tool="labelbox_to_swift", category_map=category_map) as writer:
+        counter, missing, projects = convert_export(s, writer, progress)
         if missing and not args.skip_missing:
-            raise missing_media_error(missing, roots)
-        if args.real_videos:
-            for video in scan_real_videos(args.real_videos, progress):
-                if hash(str(video.path)) in files.keys:
-                    raise UserError(f"{video.path}: this real clip is also the file of a labelled fake video "
-                                    "(see --media-root)")
-                video.source = args.real_source
-                writer.add(video, str(video.path))
+            raise missing_media_error(missing, roots, args.out, "labelbox_to_swift.py")
+        for video in scan_real_videos(args.real_videos, progress) if args.real_videos else []:
+            video.source = args.real_source
+            writer.add(video, str(video.path))
         counts = writer.stats()
         if counts["total"]["samples"] == 0:
             raise UserError(f"{export}: no samples: {counter.get('rows_read', 0)} data rows, none with a usable "
@@ -223,11 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             **report(counter, SKIP_KEYS), "missing_media": missing,
         }
         writer.commit(stats)
-    except BaseException:
-        writer.abort()
-        raise
+    remove_missing_media_listing(args.out)
     if progress:
-        print(f"wrote {args.out}: {format_counts(counts)}")
+        print(summary(args.out, stats, (FractionalFrame.reason, *INVALID_KEYS)))
         if missing:
             print(f"skipped {len(missing)} data rows whose video is missing (listed in stats.json)")
     return 0

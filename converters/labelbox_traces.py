@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import bisect
 import functools
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from common.errors import UserError
-from converters.boxes import Box, clip_box, number
-from converters.dataset_writer import Trace, clean_text
+from converters.boxes import Box, clip_box
+from converters.dataset_writer import Trace, clean_text, outside_clip
 
 # --------------------------------------------------------------------------------------------------------------------
 # Boxes over frames
@@ -171,6 +172,33 @@ class TraceOptions:
     explanation_names: frozenset[str] | None = None
     category_names: frozenset[str] | None = None
     strict: bool = False
+    skip_invalid: bool = False  # leave out (and count) traces outside their clip instead of failing
+
+
+class FractionalFrame(UserError):
+    """A frame number with a fraction (12.5): its label is left out (counted) under --skip-invalid, else an error."""
+
+    reason = "labels_with_fractional_frame_numbers"
+
+
+def frame_number(value: Any, ctx: str, what: str = "frame number") -> int:
+    """A whole frame number: an int, or a number or numeric string without a fraction (never truncated)."""
+    if type(value) is int:
+        return value
+    if type(value) is str and value.isdecimal() and value.isascii():  # a frames key: "12"
+        return int(value)
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        f = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{ctx}: {what} {value!r} is not an integer") from None
+    if not math.isfinite(f):
+        raise UserError(f"{ctx}: {what} {value!r} is not an integer")
+    if f != int(f):
+        raise FractionalFrame(f"{ctx}: {what} {value!r} has a fraction; frame numbers are whole (pass --skip-invalid "
+                              "to leave such labels out)")
+    return int(f)
 
 
 _EXACT = 2**53  # ints up to this survive int(float(v)) unchanged
@@ -185,7 +213,7 @@ def parse_segments(raw: Any, ctx: str) -> list[tuple[int, int]]:
             raise UserError(f"{ctx}: segment {seg!r} is not a [start, end] frame pair")
         s, e = seg
         if not (type(s) is int and type(e) is int and -_EXACT <= s <= _EXACT and -_EXACT <= e <= _EXACT):
-            s, e = (int(number(v, ctx, "segment frame")) for v in seg)  # what the fast path skips: int(float(v))
+            s, e = (frame_number(v, f"{ctx}: segment {seg!r}", "frame") for v in seg)
         if s < 1 or e < s:
             raise UserError(f"{ctx}: segment [{s}, {e}] is not a valid 1-based inclusive frame range")
         out.append((s, e))
@@ -210,10 +238,15 @@ def _dedupe(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def build_traces(label: LabelData, *, width: float, height: float, fps: float, opts: TraceOptions,
+def build_traces(label: LabelData, *, width: float, height: float, fps: float, duration: float, opts: TraceOptions,
                  stats: Counter, ctx: str) -> list[Trace]:
-    """One `Trace` per contiguous segment of each object of one label."""
+    """One `Trace` per contiguous segment of each object of one label.
+
+    A segment that starts or ends after the clip (its `duration`, with one frame of tolerance) is an error, or, with
+    `opts.skip_invalid`, left out and counted by reason in `stats`.
+    """
     traces = []
+    limit = duration + 1 / fps + 1e-9
     for fid, obj in label.objects.items():
         boxes = obj.boxes
         if not boxes:
@@ -227,6 +260,10 @@ def build_traces(label: LabelData, *, width: float, height: float, fps: float, o
             stats["segments_inferred_first_to_last_frame"] += 1
         facts = sorted(obj.facts.items())
         for k, (s, e) in enumerate(segments):
+            start, end = (s - 1) / fps, e / fps
+            if end > limit and outside_clip(start, end, duration, fps, opts.skip_invalid, stats,
+                                            lambda: f"{ctx}: object {fid} segment [{s}, {e}]"):  # noqa: B023
+                continue
             anchors = [(n, b) for n, b in boxes.items() if s <= n <= e]
             if not anchors:
                 if opts.strict:
@@ -244,9 +281,9 @@ def build_traces(label: LabelData, *, width: float, height: float, fps: float, o
             if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
                 raise UserError(f"{ctx}: object {fid} segment [{s}, {e}]: box lies outside the "
                                 f"{width:g}x{height:g} frame")
-            explanation, categories = _describe(label, facts, s, e, opts)
+            explanation, tags = _describe(label, facts, s, e, opts)
             traces.append(Trace(
-                bbox=box, start=(s - 1) / fps, end=e / fps, explanation=explanation, categories=categories,
+                bbox=box, start=start, end=end, explanation=explanation, tags=tags,
                 frames=(s, e),
                 extra={"trace_id": f"{fid}#{k}" if len(segments) > 1 else fid, "object": obj.name},
             ))
@@ -255,7 +292,7 @@ def build_traces(label: LabelData, *, width: float, height: float, fps: float, o
 
 def _describe(label: LabelData, facts: list[tuple[int, list[Fact]]], s: int, e: int,
               opts: TraceOptions) -> tuple[str | None, list[str]]:
-    """Explanation and categories of the segment `[s, e]` of an object whose answers by frame are `facts` (sorted).
+    """Explanation and category tags of the segment `[s, e]` of an object whose answers by frame are `facts` (sorted).
 
     The explanation is the first text answer found on the object inside the segment, then elsewhere on the object,
     then in a frame-ranged classification overlapping the segment, then in a global one; the later groups are only

@@ -1,4 +1,10 @@
-"""The video files a dataset points at: found under media roots, their geometry read or probed, real clips scanned."""
+"""The video files a dataset points at: found under media roots, checked and identified, their geometry read or
+probed, real clips scanned.
+
+A file's *identity* is its size and a hash of its first 64 KiB (`file_identity`): identical bytes under two names, or
+one file reached by two paths (links, two roots), have one identity. The dataset writer splits by it, so that a clip
+uploaded twice never sits in two splits.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from common.errors import UserError
+from common.jsonl import atomic_open
 from common.media import probe_video
 from converters.boxes import NUMBER_TYPES, number
 from converters.dataset_writer import Video
@@ -126,6 +133,87 @@ def media_geometry(attrs: dict, path: str | Path, ctx: str) -> tuple[int, int, f
     return int(round(width)), int(round(height)), float(fps), float(duration), probed
 
 
+IDENTITY_BYTES = 1 << 16  # a file's identity: its size and a hash of this many first bytes (converters/README.md)
+MISSING_LISTED_INLINE = 10  # more missing clips than this are listed in a file beside the output, not in the message
+
+
+def file_identity(path: str, ctx: str, *, video: bool = True) -> int:
+    """The file's identity — Python's 64-bit hash of its size and first 64 KiB, the same within a run, which is all
+    the split needs (it is never written) — after a header read: with `video`, an empty file, or one in which
+    neither an ISO BMFF (mp4, mov, m4v) box walk nor PyAV finds a video stream, is a `UserError` naming `ctx`
+    (a header read, not a decode)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)  # not open(): a buffered file object costs more than the read
+        try:
+            head = os.read(fd, IDENTITY_BYTES)
+            size = len(head) if len(head) < IDENTITY_BYTES else os.fstat(fd).st_size
+            if video:
+                if size == 0:
+                    raise UserError(f"{ctx}: {path} is an empty file, not a video")
+                if not _bmff_has_video(fd, head, size):
+                    problem = _pyav_video_problem(path)
+                    if problem:
+                        raise UserError(f"{ctx}: {path} is not a readable video ({problem})")
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise UserError(f"{ctx}: {path}: cannot read: {exc.strerror or exc}") from None
+    return hash((size, head))
+
+
+_MAX_MOOV = 64 << 20  # a movie box larger than this is left to PyAV
+
+
+def _bmff_has_video(fd: int, head: bytes, size: int) -> bool:
+    """Whether the file is ISO BMFF whose movie box (`moov`, found by walking the top-level box headers; after the
+    media data it is read at its offset) holds a handler box (`hdlr`) of type 'vide': a video track. False also
+    means "cannot tell": PyAV decides then."""
+    pos = 0
+    while pos + 8 <= size:
+        header = head[pos:pos + 16] if pos + 16 <= len(head) else os.pread(fd, 16, pos)
+        if len(header) < 8:
+            return False
+        box, kind, skip = int.from_bytes(header[:4], "big"), header[4:8], 8
+        if box == 1:
+            if len(header) < 16:
+                return False
+            box, skip = int.from_bytes(header[8:16], "big"), 16
+        elif box == 0:
+            box = size - pos
+        if box < skip:
+            return False
+        if kind == b"moov":
+            if box > _MAX_MOOV:
+                return False
+            moov = head[pos + skip:pos + box] if pos + box <= len(head) else os.pread(fd, box - skip, pos + skip)
+            # a handler box: size, "hdlr", version and flags, pre_defined, then the handler type ("vide", "soun", …)
+            i = moov.find(b"hdlr")
+            while i >= 4:
+                if moov[i + 12:i + 16] == b"vide":
+                    return True
+                i = moov.find(b"hdlr", i + 4)
+            return False
+        pos += box
+    return False
+
+
+def _pyav_video_problem(path: str) -> str | None:
+    """None when PyAV opens the file (header and stream parameters only) and finds a video stream with a size."""
+    try:
+        import av
+
+        with av.open(path) as container:
+            streams = container.streams.video
+            if not streams:
+                return "no video stream"
+            ctx = streams[0].codec_context
+            if ctx is None or not ctx.width or not ctx.height:
+                return "its video stream has no frame size"
+    except Exception as exc:  # noqa: BLE001 - PyAV raises its own error types for every kind of bad file
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return None
+
+
 def scan_real_videos(dirs: Sequence[Path], progress: bool = True) -> list[Video]:
     """Every video file under the `--real-videos` directories, probed; id = path relative to its directory."""
     from tqdm import tqdm
@@ -148,14 +236,45 @@ def scan_real_videos(dirs: Sequence[Path], progress: bool = True) -> list[Video]
         info = probe_video(p)
         if not 0 < info.fps < math.inf or info.width <= 0 or info.height <= 0 or info.frame_count <= 0:
             raise UserError(f"{p}: cannot read size, frame rate or frame count of this real video")
-        videos.append(Video(video_id=vid, label="real", path=os.path.abspath(p), width=info.width,
-                            height=info.height, fps=info.fps, duration=info.duration))
+        path = os.path.abspath(p)
+        videos.append(Video(video_id=vid, label="real", path=path, width=info.width, height=info.height,
+                            fps=info.fps, duration=info.duration, file_key=file_identity(path, path, video=False)))
     return videos
 
 
-def missing_media_error(missing: list[dict], roots: Sequence[Path]) -> UserError:
-    shown = ", ".join(f"{m['video_id']} ({m['where']})" for m in missing[:5])
-    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+def missing_media_error(missing: list[dict], roots: Sequence[Path], out: Path, tool: str) -> UserError:
+    """One line naming every missing clip; past `MISSING_LISTED_INLINE`, they are listed in `OUT.missing-media.tsv`
+    beside the output folder (video id, where, names looked for), which the message names."""
     where = ", ".join(str(r) for r in roots)
-    return UserError(f"{len(missing)} video file(s) not found under {where}: {shown}{more} "
-                     "(set --media-root, or pass --skip-missing to skip them)")
+    hint = "(set --media-root, or pass --skip-missing to skip them)"
+    if len(missing) <= MISSING_LISTED_INLINE:
+        shown = ", ".join(f"{m['video_id']} ({m['where']})" for m in missing)
+        return UserError(f"{len(missing)} video file(s) not found under {where}: {shown} {hint}")
+    listing = missing_media_listing(out)
+    with atomic_open(listing) as fh:
+        fh.write(f"{MISSING_HEADER} {tool}: video files not found under {where}\n")
+        fh.write("video_id\twhere\tnames looked for\n")
+        for m in missing:
+            fh.write(f"{m['video_id']}\t{m['where']}\t{', '.join(m['looked_for'])}\n")
+    shown = ", ".join(f"{m['video_id']} ({m['where']})" for m in missing[:3])
+    return UserError(f"{len(missing)} video file(s) not found under {where}: {shown}, … — all {len(missing)} "
+                     f"listed in {listing} {hint}")
+
+
+MISSING_HEADER = "# written by"
+
+
+def missing_media_listing(out: Path) -> Path:
+    return Path(out).parent / f"{Path(out).name}.missing-media.tsv"
+
+
+def remove_missing_media_listing(out: Path) -> None:
+    """After a run that found every clip: remove the listing an earlier failed run wrote (only if it is ours)."""
+    listing = missing_media_listing(out)
+    try:
+        with listing.open(encoding="utf-8") as fh:
+            ours = fh.readline().startswith(MISSING_HEADER)
+    except (OSError, UnicodeDecodeError):
+        return
+    if ours:
+        listing.unlink(missing_ok=True)

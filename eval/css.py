@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError
+from common.jsonl import atomic_open
 
 DTYPES = ("auto", "float32", "float16")
 
@@ -40,6 +41,16 @@ def default_cache_dir() -> Path:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 300 else text[:299] + "…"
+
+
+def resolve_dtype(dtype: str, device_type: str) -> str:
+    """--css-dtype on a device: auto is float16 on CUDA (half the memory, the GPU's fast path; cosines differ slightly
+    from float32's), float32 elsewhere (half precision on a CPU is slow)."""
+    if dtype not in DTYPES:
+        raise UserError(f"--css-dtype {dtype!r}: choose from {', '.join(DTYPES)}")
+    if dtype == "auto":
+        return "float16" if device_type == "cuda" else "float32"
+    return dtype
 
 
 def load_model(name: str, *, device: str | None = None, dtype: str = "auto", max_seq_length: int | None = None):
@@ -61,9 +72,7 @@ def load_model(name: str, *, device: str | None = None, dtype: str = "auto", max
             raise UserError(f"--css-device {device}: {_one_line(exc)}") from None
         raise UserError(f"cannot load the CSS model {name!r} ({type(exc).__name__}: {_one_line(exc)}); "
                         f"{hint}") from None
-    if dtype not in DTYPES:
-        raise UserError(f"--css-dtype {dtype!r}: choose from {', '.join(DTYPES)}")
-    if dtype == "float16" or (dtype == "auto" and model.device.type == "cuda"):
+    if resolve_dtype(dtype, model.device.type) == "float16":
         model.half()
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
@@ -135,7 +144,7 @@ class EmbeddingCache:
                 try:
                     with np.load(shard, allow_pickle=False) as data:
                         keys, vectors = data["keys"], data["vectors"]
-                except (OSError, ValueError, KeyError):  # a damaged shard is ignored: its texts are embedded again
+                except Exception:  # noqa: BLE001 - a damaged shard (cut short, not a zip) is ignored: re-embedded
                     continue
                 self._vectors.update(zip((k.decode() for k in keys), vectors, strict=True))
         return self._vectors
@@ -145,17 +154,15 @@ class EmbeddingCache:
         return {t: vectors[k] for t in texts if (k := _key(t)) in vectors}
 
     def put(self, embeddings: dict[str, np.ndarray]) -> None:
-        """Store new embeddings as one shard (atomically: a temporary file renamed into place)."""
+        """Store new embeddings as one shard, under a new name, atomically (a temporary file renamed into place)."""
         vectors = self._load()
         new = {_key(t): v for t, v in embeddings.items() if _key(t) not in vectors}
         if not new:
             return
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            name = uuid.uuid4().hex
-            tmp = self.folder / f".{name}.tmp.npz"
-            np.savez(tmp, keys=np.array([k.encode() for k in new], dtype="S64"), vectors=np.stack(list(new.values())))
-            os.replace(tmp, self.folder / f"{name}.npz")
+            with atomic_open(self.folder / f"{uuid.uuid4().hex}.npz", "wb") as fh:
+                np.savez(fh, keys=np.array([k.encode() for k in new], dtype="S64"),
+                         vectors=np.stack(list(new.values())))
         except OSError as exc:
             raise UserError(f"--css-cache {self.folder.parent}: cannot write the embedding cache "
                             f"({exc.strerror or exc}); pass another --css-cache DIR or --no-css-cache") from None

@@ -7,6 +7,10 @@
   candidate file's win rate (meta.a = the candidate shown as A).
 - dfj-detect: the detector's `<answer>real|fake|edited</answer>` against meta.label — accuracy, Real F1, Fake F1,
   edited counting as fake on both sides. dfj-reason references are accepted (their meta.label is the same).
+- dfj-reason: dfj-detect's metrics plus the reasoning metrics DeepfakeJudge reports on DFJ-Reason, against the
+  reference's human reasoning: BLEU-3 (sacrebleu, corpus and mean sentence score, 0-100) and BERTScore (bert-score,
+  mean precision / recall / F1, 0-1), through `eval/text_metrics.py`. Both compare the reasoning texts
+  (`prompts.deepfakejudge.reasoning_text`: the `<reasoning>` tag's content, else the text less its answer tag).
 
 `metrics` are over parseable outputs (unparseable ones are counted, listed and excluded); `strict` scores every
 output, an unparseable one as the worst case: the valid score farthest from the truth (pointwise), a wrong choice
@@ -26,21 +30,37 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError, where
-from eval.join import Pair, media_paths
+from eval import text_metrics as T
+from eval.join import Pair, assistant_text, media_paths
 from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci
 from eval.tasks import ScoreContext
 from prompts import deepfakejudge as P
 
 NAME = "dfj"
-TASK_NAMES = ("dfj-pointwise", "dfj-pairwise", "dfj-detect")
+TASK_NAMES = ("dfj-pointwise", "dfj-pairwise", "dfj-detect", "dfj-reason")
 ACCEPTED = {"dfj-pointwise": ("dfj-pointwise",), "dfj-pairwise": ("dfj-pairwise",),
-            "dfj-detect": ("dfj-detect", "dfj-reason")}
+            "dfj-detect": ("dfj-detect", "dfj-reason"), "dfj-reason": ("dfj-reason",)}
 
 
 def add_arguments(group) -> None:
-    """No task-specific flags: the shared --bootstrap / --seed set the confidence intervals; --compat has no effect
-    (the parsers read the tagged formats only)."""
+    """BERTScore's settings (dfj-reason only); the shared --bootstrap / --seed set the confidence intervals; --compat
+    has no effect (the parsers read the tagged formats only)."""
+    from common.argtypes import positive_int
+
+    group.add_argument("--bertscore-model", default=T.DEFAULT_BERTSCORE_MODEL, metavar="NAME_OR_PATH",
+                       help=f"dfj-reason: BERTScore's model, a hub name or a local directory (default "
+                            f"{T.DEFAULT_BERTSCORE_MODEL}, bert-score's English default)")
+    group.add_argument("--bertscore-layers", type=positive_int, metavar="N",
+                       help="the layer whose embeddings are compared (default: bert-score's tuned layer for the "
+                            "models it knows, 17 for roberta-large; needed for any other model)")
+    group.add_argument("--bertscore-rescale", action="store_true",
+                       help="rescale with bert-score's baseline for the model (English)")
+    group.add_argument("--bertscore-baseline", metavar="FILE",
+                       help="with --bertscore-rescale: a baseline file (bert-score's TSV layout) for a model it has "
+                            "none for")
+    group.add_argument("--bertscore-batch-size", type=positive_int, default=64, metavar="N", help="default 64")
+    group.add_argument("--no-bertscore", action="store_true", help="dfj-reason: skip BERTScore (no model is loaded)")
 
 
 # --- sufficient statistics, so that point estimates and bootstrap replicates share one formula -----------------
@@ -299,6 +319,50 @@ def score_detect(pairs: list[Pair], task: str, context: ScoreContext) -> tuple:
     return DETECT, rows, counts, issues, bad, recall
 
 
+_REASON_MEANS = {"bleu3_sentence": "bleu_s", "bertscore_precision": "bs_p", "bertscore_recall": "bs_r",
+                 "bertscore_f1": "bs_f"}
+
+
+def _reason_spec(with_bertscore: bool) -> Spec:
+    """dfj-detect's statistics plus per-sample reasoning scores, averaged over the samples with a reference."""
+    means = {k: v for k, v in _REASON_MEANS.items() if with_bertscore or not k.startswith("bertscore")}
+
+    def reasoning(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: _div(s[v], s["r_n"]) for k, v in means.items()}
+
+    return Spec(keys=(*DETECT.keys, "r_n", *means.values()),
+                metrics=lambda s: {**DETECT.metrics(s), **reasoning(s)},
+                strict=lambda s: {**DETECT.strict(s), **reasoning(s)})
+
+
+def score_reason(pairs: list[Pair], task: str, context: ScoreContext, args: Any) -> tuple:
+    """dfj-detect's scoring plus BLEU-3 and BERTScore of each answer's reasoning against the reference's."""
+    _, rows, counts, issues, bad, recall = score_detect(pairs, task, context)
+    idx, hyps, refs = [], [], []
+    for i, pair in enumerate(pairs):
+        reference = P.reasoning_text(assistant_text(pair.ref))
+        if reference:
+            idx.append(i)
+            hyps.append(P.reasoning_text(pair.pred.get("response")))
+            refs.append(reference)
+    with_bertscore = not getattr(args, "no_bertscore", False)
+    reasoning: dict[str, Any] = {"n": len(idx), "without_reference": len(pairs) - len(idx),
+                                 "empty_answers": sum(not h.strip() for h in hyps), "bleu3": None, "bleu": None,
+                                 "bertscore": None}
+    if idx:
+        bleu = T.bleu3(hyps, refs)
+        reasoning.update(bleu3=bleu.corpus, bleu=bleu.signature)
+        for i, value in zip(idx, bleu.sentence, strict=True):
+            rows[i].update(r_n=1, bleu_s=value)
+        if with_bertscore:
+            scorer = T.BertScore(args.bertscore_model, layers=args.bertscore_layers, rescale=args.bertscore_rescale,
+                                 baseline=args.bertscore_baseline, batch_size=args.bertscore_batch_size)
+            reasoning["bertscore"] = scorer.settings
+            for i, p, r, f in zip(idx, *scorer.score(hyps, refs), strict=True):
+                rows[i].update(bs_p=p, bs_r=r, bs_f=f)
+    return _reason_spec(with_bertscore), rows, counts, issues, bad, recall, reasoning
+
+
 def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, Any]:
     task = task_of(pairs, args, context)
     extra: dict[str, Any] = {}
@@ -306,10 +370,17 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
         spec, rows, counts, issues, bad = score_pointwise(pairs, task, context)
     elif task == "dfj-pairwise":
         spec, rows, counts, issues, bad = score_pairwise(pairs, task, context)
-    else:
+    elif task == "dfj-detect":
         spec, rows, counts, issues, bad, recall = score_detect(pairs, task, context)
         extra["recall_by_label"] = recall
+    else:
+        spec, rows, counts, issues, bad, recall, reasoning = score_reason(pairs, task, context, args)
+        extra.update(recall_by_label=recall, reasoning=reasoning)
     metrics, strict, ci = estimate(spec, rows, [cluster_of(p) for p in pairs], args.bootstrap, args.seed)
+    if task == "dfj-reason":  # a corpus score, not a mean of per-sample values: sacrebleu's number, no interval
+        metrics["bleu3"] = strict["bleu3"] = extra["reasoning"]["bleu3"]
+        if ci is not None:
+            ci["bleu3"] = None
     candidates = {tuple(c) for p in pairs if isinstance(c := (p.ref.get("meta") or {}).get("candidates"), list)}
     return {
         "task": task,
@@ -335,6 +406,10 @@ ROWS = {
     "dfj-pairwise": (("accuracy", "Accuracy ↑", 1), ("position_consistency", "Position consistency ↑", 1),
                      ("choose_a", "Chose A", 1), ("win_rate", "Win rate (first candidates file)", 1)),
     "dfj-detect": (("accuracy", "Acc. ↑", 1), ("real_f1", "Real F1 ↑", 1), ("fake_f1", "Fake F1 ↑", 1)),
+    "dfj-reason": (("accuracy", "Acc. ↑", 1), ("real_f1", "Real F1 ↑", 1), ("fake_f1", "Fake F1 ↑", 1),
+                   ("bleu3", "BLEU-3 (corpus, 0–100) ↑", 2), ("bleu3_sentence", "BLEU-3 (sentence mean) ↑", 2),
+                   ("bertscore_f1", "BERTScore F1 ↑", 3), ("bertscore_precision", "BERTScore P", 3),
+                   ("bertscore_recall", "BERTScore R", 3)),
 }
 
 
@@ -356,6 +431,14 @@ def format_table(result: dict[str, Any]) -> str:
         recall = result.get("recall_by_label") or {}
         text += "; recall " + ", ".join(f"{k} {_fmt(v, 1)}" for k, v in recall.items())
     lines.append(text)
+    reasoning = result.get("reasoning")
+    if reasoning is not None:
+        bert = reasoning["bertscore"]
+        used = ("skipped (--no-bertscore)" if bert is None else
+                f"{bert['model']} layer {bert['layers']}" + (", rescaled" if bert["rescale"] else ""))
+        lines.append(f"reasoning: {reasoning['n']} answers against a reference reasoning "
+                     f"({reasoning['without_reference']} references without one; {reasoning['empty_answers']} empty "
+                     f"answers score 0); BLEU-3 {reasoning['bleu']}; BERTScore {used}")
     if result.get("candidates"):
         lines.append("candidates: " + ", ".join(result["candidates"]))
     return "\n".join(lines)

@@ -26,6 +26,7 @@ TASKS: dict[str, str] = {
     "dfj-pointwise": "eval.dfj",
     "dfj-pairwise": "eval.dfj",
     "dfj-detect": "eval.dfj",
+    "dfj-reason": "eval.dfj",
 }
 
 

@@ -2,7 +2,9 @@
 the three answer formats (judge score, judge choice, detector label). Shared by the converter and `eval/dfj.py`.
 
 Templates: `prompts/deepfakejudge/{pointwise,pairwise}_prompt.txt`, byte-exact copies of the upstream repository's
-`pointwise/prompt.txt` / `pairwise/prompt.txt` (CRLF line endings kept). Placeholders are `{ground_truth_label}`,
+`pointwise/prompt.txt` / `pairwise/prompt.txt` (CRLF line endings kept). Upstream's inference scripts read them with
+`open(path).read()`, in text mode, which turns every CRLF into LF: `newline="lf"` fills that text instead of the
+stored bytes (`newline="crlf"`, the default here). Placeholders are `{ground_truth_label}`,
 `{candidate_response}`, `{response_a}`, `{response_b}`; the templates also contain literal braces
 (`{integer score from 1 to 5}`, `{A_or_B}`), which is why upstream's own `str.format` call raises KeyError. Filling is
 single-pass: a value is inserted verbatim even if it quotes a placeholder (a response containing "{response_b}").
@@ -16,12 +18,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from prompts import load
+from prompts import PROMPTS_DIR, load
+from prompts.reasoning import final_answer
 
 POINTWISE_FILE = "deepfakejudge/pointwise_prompt.txt"
 PAIRWISE_FILE = "deepfakejudge/pairwise_prompt.txt"
 POINTWISE = load(POINTWISE_FILE)
 PAIRWISE = load(PAIRWISE_FILE)
+NEWLINES = ("crlf", "lf")  # the stored bytes; the text upstream's inference reads (universal newlines)
+_TEXT_MODE = {name: (PROMPTS_DIR / name).read_text(encoding="utf-8") for name in (POINTWISE_FILE, PAIRWISE_FILE)}
 POINTWISE_KEYS = ("ground_truth_label", "candidate_response")
 PAIRWISE_KEYS = ("ground_truth_label", "response_a", "response_b")
 
@@ -50,16 +55,24 @@ def check_label(label: str) -> str:
     return label
 
 
-def pointwise_prompt(ground_truth_label: str, candidate_response: str) -> str:
-    """The pointwise judge prompt (template text, CRLF kept), without the image tag."""
-    return _fill(POINTWISE, POINTWISE_KEYS, {"ground_truth_label": check_label(ground_truth_label),
-                                             "candidate_response": candidate_response})
+def _template(name: str, newline: str) -> str:
+    if newline not in NEWLINES:
+        raise ValueError(f"newline must be one of {', '.join(NEWLINES)}; got {newline!r}")
+    return _TEXT_MODE[name] if newline == "lf" else load(name)
 
 
-def pairwise_prompt(ground_truth_label: str, response_a: str, response_b: str) -> str:
-    """The pairwise judge prompt (template text, CRLF kept), without the image tag."""
-    return _fill(PAIRWISE, PAIRWISE_KEYS, {"ground_truth_label": check_label(ground_truth_label),
-                                           "response_a": response_a, "response_b": response_b})
+def pointwise_prompt(ground_truth_label: str, candidate_response: str, *, newline: str = "crlf") -> str:
+    """The pointwise judge prompt (the stored CRLF template, or with newline="lf" the text upstream's inference
+    reads), without the image tag. The response is inserted verbatim either way."""
+    return _fill(_template(POINTWISE_FILE, newline), POINTWISE_KEYS,
+                 {"ground_truth_label": check_label(ground_truth_label), "candidate_response": candidate_response})
+
+
+def pairwise_prompt(ground_truth_label: str, response_a: str, response_b: str, *, newline: str = "crlf") -> str:
+    """The pairwise judge prompt (the stored CRLF template, or with newline="lf" the text upstream's inference
+    reads), without the image tag. The responses are inserted verbatim either way."""
+    return _fill(_template(PAIRWISE_FILE, newline), PAIRWISE_KEYS, {"ground_truth_label": check_label(
+        ground_truth_label), "response_a": response_a, "response_b": response_b})
 
 
 def _template_regex(template: str, keys: tuple[str, ...]) -> re.Pattern[str]:
@@ -179,6 +192,21 @@ def parse_label(text: object) -> Parsed:
         if "real" not in labels:
             return Parsed("fake")
     return found
+
+
+_REASONING = re.compile(r"<\s*reasoning\s*>(.*?)<\s*/\s*reasoning\s*>", re.IGNORECASE | re.DOTALL)
+_ANSWER_PART = re.compile(r"<\s*answer\s*>.*?(?:<\s*/\s*answer\s*>|\Z)", re.IGNORECASE | re.DOTALL)
+
+
+def reasoning_text(text: object) -> str:
+    """The explanation of a candidate `<reasoning>…</reasoning> <answer>…</answer>`: the last reasoning tag's content;
+    without one, the text less its `<answer>` tags and `<think>` blocks. '' for non-strings and unfinished thinking."""
+    if not isinstance(text, str):
+        return ""
+    found = _REASONING.findall(text)
+    if found:
+        return found[-1].strip()
+    return final_answer(_ANSWER_PART.sub(" ", text)).text
 
 
 def is_fake(label: str) -> bool:

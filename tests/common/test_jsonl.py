@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gzip
 import json
 import math
 
@@ -13,10 +14,13 @@ from hypothesis import strategies as st
 
 from common.errors import UserError
 from common.jsonl import (
+    BOM,
     dumps,
     has_non_finite,
     iter_jsonl,
     loads,
+    open_text,
+    read_json,
     read_jsonl,
     write_jsonl,
 )
@@ -154,3 +158,55 @@ def test_has_non_finite(value):
         return False
 
     assert has_non_finite(value) == reference(value)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Real-world files: a byte-order mark, gzip, CRLF, text that is not UTF-8
+
+
+def test_bom_crlf_and_gzip_read_like_the_plain_file(tmp_path):
+    plain = tmp_path / "x.jsonl"
+    plain.write_bytes(b'{"a": 1}\n\n[2, "\xc3\xa9"]\n')
+    want = list(iter_jsonl(plain))
+    assert want == [(1, {"a": 1}), (3, [2, "é"])]
+    (tmp_path / "bom.jsonl").write_bytes(BOM + plain.read_bytes())  # Windows tools write one
+    (tmp_path / "crlf.jsonl").write_bytes(plain.read_bytes().replace(b"\n", b"\r\n"))
+    (tmp_path / "x.jsonl.gz").write_bytes(gzip.compress(BOM + plain.read_bytes()))
+    (tmp_path / "gzip-without-its-suffix.jsonl").write_bytes(gzip.compress(plain.read_bytes()))
+    for name in ("bom.jsonl", "crlf.jsonl", "x.jsonl.gz", "gzip-without-its-suffix.jsonl"):
+        assert list(iter_jsonl(tmp_path / name)) == want, name
+    doc = tmp_path / "doc.json.gz"
+    doc.write_bytes(gzip.compress(BOM + b'[{"a": 1},\n {"b": null}]'))
+    assert read_json(doc) == [{"a": 1}, {"b": None}]
+    with open_text(doc) as fh:
+        assert fh.read().startswith('[{"a"')  # the BOM dropped
+
+
+def test_gzip_errors_name_the_line_and_the_file(tmp_path):
+    path = tmp_path / "x.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n{oops\n'))
+    with pytest.raises(UserError, match=r"x\.jsonl\.gz:2: invalid JSON: Expecting property name"):
+        list(iter_jsonl(path))
+    path.write_bytes(gzip.compress(b'{"a": 1}\n' * 5000)[:-40])  # cut short, as an interrupted download is
+    with pytest.raises(UserError, match=r"x\.jsonl\.gz: a damaged gzip file \(Compressed file ended"):
+        list(iter_jsonl(path))
+    with pytest.raises(UserError, match=r"x\.jsonl\.gz: a damaged gzip file"):
+        read_json(path)
+
+
+def test_not_utf8_and_unreadable_files_are_one_line(tmp_path):
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes('[\n{"name": "café"}\n]'.encode("latin-1"))
+    with pytest.raises(UserError, match=r"latin1\.json:2: not UTF-8 text \(invalid continuation byte at byte 14 of "
+                                        r"the line\)"):
+        read_json(latin1)
+    with pytest.raises(UserError, match=r"latin1\.json:2: not UTF-8 text"), open_text(latin1) as fh:
+        fh.read()
+    (tmp_path / "latin1.jsonl.gz").write_bytes(gzip.compress('{"a": 1}\n{"b": "é"}\n'.encode("latin-1")))
+    with pytest.raises(UserError, match=r"latin1\.jsonl\.gz:2: not UTF-8 text"):
+        list(iter_jsonl(tmp_path / "latin1.jsonl.gz"))
+    with pytest.raises(UserError, match=r"nothing\.jsonl: cannot read: No such file or directory"):
+        list(iter_jsonl(tmp_path / "nothing.jsonl"))
+    with pytest.raises(UserError, match=r"doc\.json:3: invalid JSON: Expecting value"):
+        (tmp_path / "doc.json").write_text('[\n1,\n]')
+        read_json(tmp_path / "doc.json")

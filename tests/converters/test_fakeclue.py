@@ -207,3 +207,16 @@ def test_the_converter_imports_nothing_from_eval() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_gzip_inputs(sample, tmp_path: Path) -> None:
+    """A gzip-compressed train.json (streamed) or JSON Lines file converts like the plain one."""
+    import gzip
+
+    annotation, images, recs = sample
+    assert run(annotation, "--image-root", images, "--out", tmp_path / "plain.jsonl") == 0
+    (tmp_path / "test.json.gz").write_bytes(gzip.compress(annotation.read_bytes()))
+    (tmp_path / "test.jsonl.gz").write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in recs).encode()))
+    for name in ("test.json.gz", "test.jsonl.gz"):
+        assert run(tmp_path / name, "--image-root", images, "--out", tmp_path / f"{name}.out.jsonl") == 0
+        assert read_jsonl(tmp_path / f"{name}.out.jsonl") == read_jsonl(tmp_path / "plain.jsonl"), name

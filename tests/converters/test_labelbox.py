@@ -7,6 +7,7 @@ top + height] in pixels, start = (first frame - 1) / fps, end = last frame / fps
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -274,7 +275,7 @@ def test_variants_all_layout_and_answers(tmp_path, media):
     out = tmp_path / "out"
     assert main([str(FIX / "v2_pitfalls.ndjson"), "--out", str(out), "-q", "--media-root", str(media),
                  "--variant", "all"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(prompts.VARIANTS)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*prompts.VARIANTS, ".dataset-files.json"])
     for variant in prompts.VARIANTS:
         assert sorted(p.name for p in (out / variant).iterdir()) == [
             "stats.json", "test.jsonl", "train.jsonl", "val.jsonl"]
@@ -450,6 +451,32 @@ BAD_INPUTS = {
     "bad_flag": (_lines(_v2_row()), ["--bbox-mode", "middle"], r"argument --bbox-mode: invalid choice"),
     "missing_media": (_lines(_v2_row()), ["--media-root", "EMPTY"],
                       r"1 video file\(s\) not found under .*EMPTY: sdk_sample_video\.mp4 \(.*bad\.ndjson:1\)"),
+    # a 60-frame, 2 s clip at 30 fps with a segment at frames 500-501 (it was written with start 16.6 s)
+    "trace_after_its_clip": (_lines(json.loads(_lines(_v2_row(frame_rate=30, frame_count=60, duration=2)).replace(
+        "[18, 19]", "[500, 501]"))), [],
+        r"bad\.ndjson:1: data row \w+ label \w+: object \w+ segment \[500, 501\] \(16\.633-16\.700 s\) starts after "
+        r"its clip \(2\.000 s, 60 frames at 30 fps; one frame of tolerance\); pass --skip-invalid to leave such traces "
+        r"out"),
+    "trace_ends_after_its_clip": (_lines(_v2_row(frame_count=17, duration=1.75)), [],
+                                  r"segment \[18, 19\] \(1\.700-1\.900 s\) ends after its clip \(1\.750 s, "
+                                  r"17\.5 frames at 10 fps; one frame of tolerance\)"),
+    "trace_ending_one_frame_after_its_clip": (_lines(_v2_row(frame_count=18, duration=1.8)), [],  # ends at 1.9 s
+                                              r"NO ERROR"),
+    "fractional_segment": (_lines(json.loads(_lines(_v2_row()).replace("[18, 19]", "[18, 19.5]"))), [],
+                           r"bad\.ndjson:1: label \w+: segments of object \w+: segment \[18, 19\.5\]: frame 19\.5 "
+                           r"has a fraction; frame numbers are whole \(pass --skip-invalid"),
+    "fractional_frame_key": (_lines(json.loads(_lines(_v2_row()).replace('"19": {', '"19.5": {'))), [],
+                             r"bad\.ndjson:1: label \w+: frame number '19\.5' has a fraction"),
+    "empty_video_file": (_lines(_v2_row()), ["--media-root", "EMPTYFILE"],
+                         r"bad\.ndjson:1: data row \w+: .*sdk_sample_video\.mp4 is an empty file, not a video"),
+    "not_a_video": (_lines(_v2_row()), ["--media-root", "TEXTFILE"],
+                    r"bad\.ndjson:1: data row \w+: .*sdk_sample_video\.mp4 is not a readable video \("),
+    "not_utf8": (_lines(_v2_row()).replace("bbox", "b\udce9ox"), [],
+                 r"bad\.ndjson:1: not UTF-8 text \(invalid continuation byte at byte \d+ of the line\)"),
+    "out_under_a_file": (_lines(_v2_row()), ["--out", "AFILE/out"],
+                         r"--out .*AFILE/out: cannot write the output folder here \(.*AFILE: .*\)"),
+    "out_in_proc": (_lines(_v2_row()), ["--out", "/proc/deeptrace_out"],
+                    r"--out /proc/deeptrace_out: cannot write the output folder here \(.*/proc/.*\)"),
 }
 
 
@@ -458,16 +485,26 @@ def test_bad_input_cli(tmp_path, media, case):
     text, extra, pattern = BAD_INPUTS[case]
     work = tmp_path / "work"
     work.mkdir()
-    (work / "bad.ndjson").write_text(text)
+    (work / "bad.ndjson").write_bytes(text.encode("utf-8", "surrogateescape"))
     (work / "EMPTY").mkdir()
-    extra = [str(work / "EMPTY") if a == "EMPTY" else a for a in extra]
+    for name, content in (("EMPTYFILE", b""), ("TEXTFILE", b"not a video\n")):
+        (work / name).mkdir()
+        (work / name / "sdk_sample_video.mp4").write_bytes(content)
+    (work / "AFILE").write_text("a regular file")
+    extra = [str(work / a) if a in ("EMPTY", "EMPTYFILE", "TEXTFILE") else a for a in extra]
+    extra = [str(work / a) if a.startswith("AFILE/") else a for a in extra]
     if "--media-root" not in extra:
         extra += ["--media-root", str(media)]
     out = tmp_path / "out"
     out.mkdir()  # an earlier run's output must survive a failed run untouched
     (out / "train.jsonl").write_text("earlier\n")
-    proc = subprocess.run([sys.executable, str(CLI), "bad.ndjson", "--out", str(out), *extra], cwd=work,
+    if "--out" not in extra:
+        extra += ["--out", str(out)]
+    proc = subprocess.run([sys.executable, str(CLI), "bad.ndjson", *extra], cwd=work,
                           capture_output=True, text=True, timeout=60)
+    if pattern == "NO ERROR":
+        assert proc.returncode == 0, proc.stderr
+        return
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -477,6 +514,7 @@ def test_bad_input_cli(tmp_path, media, case):
     assert sorted(p.name for p in out.iterdir()) == ["train.jsonl"]
     assert (out / "train.jsonl").read_text() == "earlier\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "work"]  # no staging directory left
+    assert not [p for p in work.rglob(".*")]
 
 
 def test_unreadable_media_when_attributes_missing(tmp_path):
@@ -510,9 +548,122 @@ def test_demo_sample(tmp_path):
         "Object Splitting", "Background Distortion", "Object Disappearance", "Unexpected Move"}
     for r in all_rows(rows):
         assert Path(r["videos"][0]).is_absolute() and Path(r["videos"][0]).is_file()
+        assert r["meta"]["categories"] == r["meta"]["tags"]  # the sample's tags are the paper's names: unchanged
+    assert stats["categories"]["unmapped_tags"] == {}
+    assert "; traces per category: Object Distortion " in proc.stdout
     kling = next(r for r in rows["test"] if r["meta"]["label"] == "fake")
     assert kling["meta"]["video_id"] == "kling15_0001.mp4"
     assert kling["messages"][1]["content"] == (
         "FAKE. The video is AI-generated. The unnatural part is at [8, 10, 28, 26] starting 0.4 seconds. "
         "The reason is because The dog's front leg bends backwards at the knee while it runs.")
     assert "train 7" in proc.stdout
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Trustworthy data: one split per clip, traces inside their clip, real-world files, coherent output folders
+
+
+def _row_as(row: dict, key: str, drid: str) -> dict:
+    row = json.loads(json.dumps(row))
+    row["data_row"].update(global_key=key, id=drid)
+    return row
+
+
+def test_rows_sharing_a_clip_share_a_split(tmp_path, media, real_dir, capsys):
+    """A clip uploaded twice (two data rows, two keys): by a link, and as a copy under another name."""
+    from converters.dataset_writer import SplitRule
+
+    rule = SplitRule.parse("1:1:1", 0)
+    names = [f"upload_{i}.mp4" for i in range(40)]
+    first = names[0]
+    second = next(n for n in names if rule.assign(n) != rule.assign(first))
+    third = next(n for n in names if rule.assign(n) not in (rule.assign(first), rule.assign(second)))
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shutil.copy(media / "sdk_sample_video.mp4", clips / first)
+    (clips / second).symlink_to(clips / first)
+    shutil.copy(clips / first, clips / third)
+    (tmp_path / "e.ndjson").write_text(_lines(*(_row_as(_v2_row(), n, f"dr{i}") for i, n in enumerate(
+        (first, second, third)))))
+    assert main([str(tmp_path / "e.ndjson"), "--out", str(tmp_path / "out"), "--media-root", str(clips),
+                 "--split", "1:1:1"]) == 0
+    rows = read_out(tmp_path / "out")
+    assert {r["meta"]["video_id"]: s for s, items in rows.items() for r in items} == {
+        first: rule.assign(first), second: rule.assign(first), third: rule.assign(first)}
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["media_files"]["videos_sharing_a_file"] == 2
+    assert stats["media_files"]["videos_moved_to_the_split_of_their_file"] == 2
+    assert "; 2 video(s) share a file with an earlier one, in its split (2 moved there)" in capsys.readouterr().out
+    shutil.copy(clips / first, real_dir / "also_real.mp4")  # and a real clip with the same bytes is refused
+    try:
+        with pytest.raises(UserError, match=r"also_real\.mp4 is the clip of real video also_real\.mp4 and of a fake "
+                                            r"video before it"):
+            main([str(tmp_path / "e.ndjson"), "--out", str(tmp_path / "x"), "--media-root", str(clips),
+                  "--real-videos", str(real_dir), "-q"])
+    finally:
+        (real_dir / "also_real.mp4").unlink()
+
+
+def test_skip_invalid_leaves_out_and_counts(tmp_path, media, capsys):
+    good = _v2_row()
+    late = _row_as(_v2_row(frame_count=15, duration=1.5), "consensus.mp4", "drlate")  # [18, 19] starts at 1.7 s
+    fractional = json.loads(json.dumps(_row_as(_v2_row(), "clipped.mp4", "drfrac")).replace("[13, 13]", "[13, 13.5]"))
+    (tmp_path / "e.ndjson").write_text(_lines(good, late, fractional))
+    with pytest.raises(UserError, match=r"e\.ndjson:2: data row drlate label \w+: object \w+ segment \[18, 19\] "
+                                        r"\(1\.700-1\.900 s\) starts after its clip"):
+        main([str(tmp_path / "e.ndjson"), "--out", str(tmp_path / "x"), "--media-root", str(media), "-q"])
+    assert main([str(tmp_path / "e.ndjson"), "--out", str(tmp_path / "out"), "--media-root", str(media),
+                 "--skip-invalid", "--split", "1:0:0"]) == 0
+    rows = read_out(tmp_path / "out")
+    assert sorted((r["meta"]["video_id"], r["meta"]["start"]) for r in all_rows(rows)) == [
+        ("consensus.mp4", 1.2), ("sdk_sample_video.mp4", 1.2), ("sdk_sample_video.mp4", 1.7)]
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert (stats["skipped"]["traces_starting_after_clip_end"], stats["skipped"]["traces_ending_after_clip_end"],
+            stats["skipped"]["labels_with_fractional_frame_numbers"]) == (1, 0, 1)
+    assert stats["skipped"]["fake_videos_without_traces"] == 1  # the fractional row's only label
+    assert capsys.readouterr().out.rstrip().endswith(
+        "; left out as invalid (--skip-invalid): labels_with_fractional_frame_numbers 1, "
+        "traces_starting_after_clip_end 1")
+
+
+def test_bom_gzip_and_v1_frames_files_read_transparently(tmp_path, media):
+    ref, _ = convert(FIX / "v2_pitfalls.ndjson", tmp_path / "ref", media)
+    data = (FIX / "v2_pitfalls.ndjson").read_bytes()
+    (tmp_path / "bom.ndjson").write_bytes(b"\xef\xbb\xbf" + data.replace(b"\n", b"\r\n"))
+    (tmp_path / "export.ndjson.gz").write_bytes(gzip.compress(data))
+    for name in ("bom.ndjson", "export.ndjson.gz"):
+        rows, stats = convert(tmp_path / name, tmp_path / f"out_{name}", media)
+        assert [r["meta"] for r in all_rows(rows)] == [r["meta"] for r in all_rows(ref)], name
+        assert stats["input_format"] == "labelbox-export-v2-ndjson"
+    v1 = FIX / "v1_frames_file"
+    ref, _ = convert(v1 / "export.json", tmp_path / "v1_ref", media, "--split", "1:0:0")
+    gz = tmp_path / "v1"
+    gz.mkdir()
+    (gz / "export.json.gz").write_bytes(gzip.compress((v1 / "export.json").read_bytes()))
+    frames = next(v1.glob("*.ndjson"))
+    (gz / f"{frames.name}.gz").write_bytes(gzip.compress(frames.read_bytes()))  # <label id>.ndjson.gz
+    rows, _ = convert(gz / "export.json.gz", tmp_path / "v1_out", media, "--split", "1:0:0")
+    assert rows == ref
+
+
+def test_every_missing_clip_is_listed(tmp_path, media, capsys):
+    export = tmp_path / "e.ndjson"
+    export.write_text(_lines(*(_row_as(_v2_row(), f"gone_{i:02d}.mp4", f"dr{i:02d}") for i in range(12)),
+                             _v2_row()))
+    out = tmp_path / "data" / "deeptrace"
+    with pytest.raises(UserError) as err:
+        main([str(export), "--out", str(out), "--media-root", str(media), "-q"])
+    listing = tmp_path / "data" / "deeptrace.missing-media.tsv"
+    assert str(err.value).endswith(f"all 12 listed in {listing} (set --media-root, or pass --skip-missing to skip "
+                                   "them)")
+    assert [line.split("\t")[0] for line in listing.read_text().splitlines()[2:]] == [
+        f"gone_{i:02d}.mp4" for i in range(12)]
+    assert not out.exists()
+    for i in range(12):
+        shutil.copy(media / "consensus.mp4", media / f"gone_{i:02d}.mp4")
+    try:
+        assert main([str(export), "--out", str(out), "--media-root", str(media), "-q"]) == 0
+    finally:
+        for i in range(12):
+            (media / f"gone_{i:02d}.mp4").unlink()
+    assert not listing.exists()  # the run that found every clip removed the stale listing

@@ -6,6 +6,7 @@ The released-shaped sample splits built here (`write_split`) are reused by tests
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import subprocess
@@ -220,6 +221,13 @@ def test_convert_pointwise_split(tmp_path: Path) -> None:
         assert user.removeprefix(P.IMAGE_TAG) == rec["messages"][0]["content"].removeprefix(P.IMAGE_TAG)
     # Giving the data.jsonl instead of the directory is the same; so is naming the task.
     assert run_converter(split / "data.jsonl", "--task", "dfj-pointwise", "--out", tmp_path / "o2.jsonl") == rows
+    # gzip-compressed, given as the file or found in the directory: the same rows (bar the source named in meta)
+    packed = split / "data.jsonl.gz"
+    packed.write_bytes(gzip.compress((split / "data.jsonl").read_bytes()))
+    unpacked = [{**r, "meta": {**r["meta"], "source": str(packed)}} for r in rows]
+    assert run_converter(packed, "--out", tmp_path / "o3.jsonl") == unpacked
+    (split / "data.jsonl").unlink()
+    assert run_converter(split, "--out", tmp_path / "o4.jsonl") == unpacked
 
 
 def test_convert_pairwise_split_in_both_orders(tmp_path: Path) -> None:
@@ -353,15 +361,27 @@ def test_build_pointwise_from_fakeclue_predictions(tmp_path: Path) -> None:
     preds = infer_lines(refs, responses, tmp_path / "fakeclue_preds.jsonl")
     rows = run_converter("--build", "pointwise", "--candidates", preds, "--references", refs,
                          "--out", tmp_path / "judge.jsonl")
-    template = (ROOT / "prompts/deepfakejudge/pointwise_prompt.txt").read_bytes()
-    for i, (row, ref, response) in enumerate(zip(rows, read_jsonl(refs), responses, strict=True)):
+    stored = run_converter("--build", "pointwise", "--candidates", preds, "--references", refs,
+                           "--prompt-newlines", "crlf", "--out", tmp_path / "judge_crlf.jsonl")
+    path = ROOT / "prompts/deepfakejudge/pointwise_prompt.txt"
+    with open(path, encoding="utf-8") as fh:  # upstream's inference: `open(PROMPT_FILE).read()`, text mode
+        upstream = fh.read()
+    assert "\r" not in upstream and upstream.count("\n") == path.read_bytes().count(b"\r\n")
+    for i, (row, crlf, ref, response) in enumerate(zip(rows, stored, read_jsonl(refs), responses, strict=True)):
         label = ref["meta"]["label"]
         assert row["messages"] == [{"role": "user", "content": row["messages"][0]["content"]}]  # no target
-        assert row["messages"][0]["content"].encode() == b"<image>" + template.replace(
+        # default: the text upstream's inference fills (its str.format raises KeyError on the literal braces, so
+        # the placeholders are replaced by name); the response itself is inserted verbatim
+        assert row["messages"][0]["content"] == "<image>" + upstream.replace(
+            "{ground_truth_label}", label).replace("{candidate_response}", response)
+        # --prompt-newlines crlf: the stored bytes
+        assert crlf["messages"][0]["content"].encode() == b"<image>" + path.read_bytes().replace(
             b"{ground_truth_label}", label.encode()).replace(b"{candidate_response}", response.encode())
         assert row["images"] == ref["images"]
         assert row["meta"] == {"task": "dfj-pointwise", "score": None, "label": label, "candidates": [str(preds)],
-                               "references": str(refs), "reference_line": i + 1, "candidate_line": i + 1}
+                               "references": str(refs), "reference_line": i + 1, "candidate_line": i + 1,
+                               "prompt_newlines": "lf"}
+        assert crlf["meta"] == {**row["meta"], "prompt_newlines": "crlf"}
 
 
 def test_build_pairwise_in_both_orders(tmp_path: Path) -> None:
@@ -372,9 +392,10 @@ def test_build_pairwise_in_both_orders(tmp_path: Path) -> None:
                          "--out", tmp_path / "pair.jsonl")
     assert [(r["meta"]["pair_id"], r["meta"]["order"], r["meta"]["a"]) for r in rows] == [
         ("1", "AB", 0), ("1", "BA", 1), ("2", "AB", 0), ("2", "BA", 1)]
-    assert rows[0]["messages"][0]["content"] == "<image>" + P.pairwise_prompt("fake", GOOD, BAD)
-    assert rows[1]["messages"][0]["content"] == "<image>" + P.pairwise_prompt("fake", BAD, GOOD)
-    assert rows[3]["messages"][0]["content"] == "<image>" + P.pairwise_prompt("real", GOOD, BAD)
+    assert rows[0]["messages"][0]["content"] == "<image>" + P.pairwise_prompt("fake", GOOD, BAD, newline="lf")
+    assert rows[1]["messages"][0]["content"] == "<image>" + P.pairwise_prompt("fake", BAD, GOOD, newline="lf")
+    assert rows[3]["messages"][0]["content"] == "<image>" + P.pairwise_prompt("real", GOOD, BAD, newline="lf")
+    assert "\r" not in rows[0]["messages"][0]["content"]
     assert all(r["meta"]["choice"] is None and r["meta"]["candidates"] == [str(a), str(b)] for r in rows)
     one = run_converter("--build", "pairwise", "--candidates", a, b, "--references", refs, "--out",
                         tmp_path / "one.jsonl")

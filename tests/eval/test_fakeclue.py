@@ -157,6 +157,8 @@ def test_css_by_hand_with_a_stub_model(tmp_path: Path) -> None:
     again = CSS.EmbeddingCache(tmp_path, "fingerprint-1")  # a new run
     assert CSS.css_scores(model, ["c", "b"], ["a", "a"], cache=again) == (pytest.approx([0.6, 0.0]), 1)
     assert model.calls[-1] == ["b", "c"]
+    (tmp_path / "fingerprint-1" / "damaged.npz").write_bytes(b"PK\x03\x04 cut short")  # ignored, not fatal
+    assert CSS.css_scores(model, ["c"], ["a"], cache=CSS.EmbeddingCache(tmp_path, "fingerprint-1"))[1] == 1
     other = CSS.EmbeddingCache(tmp_path, "fingerprint-2")  # another model sees nothing of it
     assert CSS.css_scores(model, ["c"], ["a"], cache=other)[1] == 0 and model.calls[-1] == ["a", "c"]
 
@@ -180,6 +182,14 @@ def test_truncated_texts_are_counted(minilm) -> None:
         assert CSS.describe(minilm) == {"device": "cpu", "dtype": "float32", "max_seq_length": 8}
     finally:
         minilm.max_seq_length = 256
+
+
+def test_half_precision_on_a_gpu_by_default() -> None:
+    assert CSS.resolve_dtype("auto", "cuda") == "float16" and CSS.resolve_dtype("auto", "cpu") == "float32"
+    assert CSS.resolve_dtype("auto", "mps") == "float32" and CSS.resolve_dtype("float32", "cuda") == "float32"
+    assert CSS.resolve_dtype("float16", "cpu") == "float16"
+    with pytest.raises(UserError, match="--css-dtype 'bf16'"):
+        CSS.resolve_dtype("bf16", "cuda")
 
 
 def test_fingerprint_changes_with_anything_that_changes_an_embedding(minilm) -> None:
