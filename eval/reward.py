@@ -60,10 +60,10 @@ from common.errors import UserError, run_cli, where  # noqa: E402
 from common.jsonl import dumps, iter_jsonl, write_jsonl  # noqa: E402
 from common.media import VideoInfo, probe_video  # noqa: E402
 from common.outputs import check_owned_dir, write_owned_dir  # noqa: E402
-from converters.dataset_writer import PAPER_CATEGORIES  # noqa: E402
 from eval.join import media_paths  # noqa: E402
 from eval.parse import FAKE, REAL, box_to_ratio, canonical_box_format, parse_generation  # noqa: E402
 from prompts.deeptrace import VARIANTS, question  # noqa: E402
+from prompts.deeptrace_categories import PAPER_CATEGORIES, CategoryMap, load_category_map  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 INFER = ROOT / "recipes" / "infer.sh"
@@ -165,22 +165,20 @@ def verdict_probability(logprobs: Any, label: str | None, tolerance: float = DEF
 # --- the trace found ---------------------------------------------------------------------------------------------
 
 
-_CATEGORY_PATTERNS = [(name, re.compile(r"\b" + r"\s+".join(map(re.escape, name.lower().split())) + r"\b", re.I))
-                      for name in PAPER_CATEGORIES]
-
-
-def categories_named(text: str | None) -> list[str]:
-    """The paper's trace categories an explanation names (case-insensitive, whole phrases), in the paper's order."""
+def categories_named(text: str | None, categories: CategoryMap) -> list[str]:
+    """The trace categories an explanation names: the category map's rules (prompts/deeptrace/categories.yaml, the
+    one the converters use for annotation tags) searched in the explanation, in the map's order."""
     if not text:
         return []
-    return [name for name, pattern in _CATEGORY_PATTERNS if pattern.search(text)]
+    found, _ = categories.map([text])
+    return [name for name in found if name in categories.names]
 
 
 def _round(value: float | None, places: int = 6) -> float | None:
     return None if value is None else round(value, places)
 
 
-def trace_of(parsed: Any, info: VideoInfo | None, box_format: str) -> dict[str, Any] | None:
+def trace_of(parsed: Any, info: VideoInfo | None, box_format: str, categories: CategoryMap) -> dict[str, Any] | None:
     """The trace a FAKE answer states: box (frame ratios and source pixels), onset, end, explanation, categories."""
     if parsed.label != FAKE:
         return None
@@ -195,18 +193,18 @@ def trace_of(parsed: Any, info: VideoInfo | None, box_format: str) -> dict[str, 
     return {"box": [_round(v) for v in box] if box is not None else None,
             "box_pixels": [_round(v, 2) for v in box_px] if box_px is not None else None,
             "onset": parsed.start, "end": parsed.end, "explanation": parsed.explanation,
-            "categories": categories_named(parsed.explanation)}
+            "categories": categories_named(parsed.explanation, categories)}
 
 
 # --- per video and per group -------------------------------------------------------------------------------------
 
 
 def reward_row(video: str, path: Path, group: str, info: VideoInfo | None, prediction: dict[str, Any],
-               box_format: str, tolerance: float) -> dict[str, Any]:
+               box_format: str, tolerance: float, categories: CategoryMap) -> dict[str, Any]:
     response = prediction.get("response")
     parsed = parse_generation(response)
     vp = verdict_probability(prediction.get("logprobs"), parsed.label, tolerance)
-    trace = trace_of(parsed, info, box_format)
+    trace = trace_of(parsed, info, box_format, categories)
     return {
         "video": video, "group": group, "path": str(path),
         "p_real": _round(vp.p_real), "verdict": parsed.label, "verdict_status": vp.status,
@@ -227,6 +225,11 @@ def _stats(values: Sequence[float]) -> dict[str, float | None]:
             "p_real_min": _round(min(values)), "p_real_max": _round(max(values))}
 
 
+def _category_order(item: tuple[str, int]) -> tuple[int, str]:
+    name = item[0]
+    return (PAPER_CATEGORIES.index(name) if name in PAPER_CATEGORIES else len(PAPER_CATEGORIES), name)
+
+
 def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per group, ranked by mean p_real (groups without any p_real last), then one for all videos."""
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -244,7 +247,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "judged_real": sum(r["verdict"] == REAL for r in members),
                 "fake_rate": _round(sum(r["verdict"] == FAKE for r in members) / len(members)),
                 "mean_onset": _round(statistics.fmean(onsets), 3) if onsets else None,
-                "categories": {c: categories[c] for c in PAPER_CATEGORIES if categories[c]},
+                "categories": dict(sorted(categories.items(), key=_category_order)),
                 "without_p_real": {s: statuses[s] for s in STATUSES[1:] if statuses[s]}}
 
     ranked = sorted((summary(name, members) for name, members in groups.items()),
@@ -431,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tolerance", type=fraction, default=DEFAULT_TOLERANCE, metavar="T",
                         help=f"largest width of P(REAL)'s bounds for which p_real is written (default "
                              f"{DEFAULT_TOLERANCE})")
+    parser.add_argument("--category-map", metavar="YAML", help="trace categories and the rules that find them in an "
+                        "explanation (default: the paper's nine, prompts/deeptrace/categories.yaml)")
     parser.add_argument("--ext", default="mp4", metavar="EXT[,EXT]", help="video file extensions (default mp4)")
     endpoint = parser.add_argument_group("endpoint (--base-url)")
     endpoint.add_argument("--model", help="the model name the endpoint serves (required with --base-url)")
@@ -465,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     videos = find_videos(root, [e for e in args.ext.split(",") if e.strip()])
     check_owned_dir(args.out, MANIFEST, "--out", "reward.py")
     inputs = inputs_for(videos, args.variant)
+    categories = load_category_map(args.category_map)
 
     done: dict[str, Any] = {}
 
@@ -487,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
             except UserError:
                 info = None  # an unreadable file: no box in ratios, no duration; the rest still counts
             rows.append(reward_row(rel.as_posix(), video.resolve(), group_of(rel, args.group_depth), info,
-                                   predictions[video], box_format, args.tolerance))
+                                   predictions[video], box_format, args.tolerance, categories))
         summary = summarise(rows)
         write_jsonl(tmp / "rewards.jsonl", rows)
         write_jsonl(tmp / "summary.jsonl", summary)
