@@ -158,15 +158,21 @@ class ReasoningJudge:
         "DFJ_JUDGE_RETRIES": "retries per call on 429/5xx/timeouts (default 2)",
         "DFJ_JUDGE_FPS": "frames per second sent for a video (default 1)",
         "DFJ_JUDGE_MAX_FRAMES": "at most this many frames per video (default 4)",
+        "DFJ_JUDGE_NEWLINES": "the judge prompt's line endings: lf (default: as upstream's inference reads the "
+                              "template, and as converters/deepfakejudge_to_swift.py --build writes judge inputs) or "
+                              "crlf (the template's stored bytes)",
     }
 
     def __init__(self, base_url: str, model: str, *, cache_path: str | os.PathLike[str] | None = None,
                  stats_path: str | os.PathLike[str] | None = None, concurrency: int = 16, timeout: float = 60.0,
-                 retries: int = 2, fps: float = 1.0, max_frames: int = 4):
+                 retries: int = 2, fps: float = 1.0, max_frames: int = 4, newline: str = "lf"):
         from eval.api_baseline import MediaIndex, Settings
         from eval.report_media import media_roots
 
         self.base_url, self.model = base_url, model
+        if newline not in dfj.NEWLINES:
+            raise ValueError(f"DFJ_JUDGE_NEWLINES must be one of {', '.join(dfj.NEWLINES)} (got {newline!r})")
+        self.newline = newline
         self._judge_args = {"base_url": base_url, "cache_path": cache_path, "concurrency": concurrency,
                             "timeout": timeout, "max_retries": retries}
         self.stats_path = Path(stats_path) if stats_path else None
@@ -201,7 +207,7 @@ class ReasoningJudge:
                    stats_path=out / f"dfj_reasoning_stats{suffix}.json" if out else None,
                    concurrency=int(_env("DFJ_JUDGE_CONCURRENCY", "16")), timeout=float(_env("DFJ_JUDGE_TIMEOUT", "60")),
                    retries=int(_env("DFJ_JUDGE_RETRIES", "2")), fps=float(_env("DFJ_JUDGE_FPS", "1")),
-                   max_frames=int(_env("DFJ_JUDGE_MAX_FRAMES", "4")))
+                   max_frames=int(_env("DFJ_JUDGE_MAX_FRAMES", "4")), newline=_env("DFJ_JUDGE_NEWLINES", "lf"))
 
     def _new_judge(self):
         from eval.judge import Judge
@@ -215,7 +221,7 @@ class ReasoningJudge:
         items = [self.media.video(v) for v in videos] + [self.media.picture(i) for i in images]
         if any(item is None for item in items):
             return None
-        text = dfj.pointwise_prompt(label, completion)
+        text = dfj.pointwise_prompt(label, completion, newline=self.newline)
         return Plan([{"role": "user", "parts": [*items, text]}], [], "dfj pointwise", 0, [])
 
     def score(self, completions: Sequence[object], metas: Sequence[Any], images: Sequence[Any] | None = None,

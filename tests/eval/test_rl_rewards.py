@@ -191,11 +191,11 @@ def test_judge_reward_scores_sends_media_and_caches(judge_env, tmp_path: Path, m
             (body,) = [e["body"] for e in answered if e["body"]["messages"][0]["content"][-1]["text"] == prompt]
             return body["messages"][0]["content"]
 
-        # the judge's own prompt, filled byte-exact, after the media
-        parts = parts_of(dfj.pointwise_prompt("fake", "good reasoning"))
+        # the judge's own prompt, filled (with LF line endings, as upstream's inference reads it), after the media
+        parts = parts_of(dfj.pointwise_prompt("fake", "good reasoning", newline="lf"))
         assert [p["type"] for p in parts] == ["image_url", "text"]
         assert parts[0]["image_url"]["url"].startswith("data:image/png;base64,")
-        parts = parts_of(dfj.pointwise_prompt("real", "fair reasoning"))
+        parts = parts_of(dfj.pointwise_prompt("real", "fair reasoning", newline="lf"))
         texts = [p["text"] for p in parts if p["type"] == "text"]
         assert sum(p["type"] == "image_url" for p in parts) == 2  # 2 s clip at 1 fps, at most 4 frames
         assert texts[:2] == ["Time 0.0s:", "Time 1.0s:"]

@@ -143,7 +143,7 @@ def test_bad_input_fails_with_one_line_before_swift(tmp_path: Path) -> None:
 
 # --- end to end --------------------------------------------------------------------------------------------------
 
-_CANDIDATE = re.compile(r"Candidate response:\r\n(.*)\r\nOutput \(Strict Format\):", re.S)  # CRLF template
+_CANDIDATE = re.compile(r"Candidate response:\n(.*)\nOutput \(Strict Format\):", re.S)  # the LF prompt
 
 
 def length_judge(request: dict) -> dict:
@@ -215,7 +215,7 @@ def test_grpo_after_sft_with_the_scorer_and_judge_rewards(tiny_qwen2_5_vl: Path,
         parts = entry["body"]["messages"][0]["content"]
         assert entry["model"] == "dfj-test" and parts[0]["type"] == "text" and parts[0]["text"].startswith("Time ")
         assert any(p["type"] == "image_url" for p in parts)
-        assert parts[-1]["text"].startswith(dfj.POINTWISE.split("{")[0])
+        assert parts[-1]["text"].startswith(dfj.pointwise_prompt("real", "", newline="lf").split("Ground Truth")[0])
     stats = json.loads((out / "dfj_reasoning_stats.json").read_text())
     assert stats["completions"]["judged"] == 8 and stats["neutral"] == 0
 
