@@ -2,8 +2,8 @@
 # GRPO (reinforcement learning) of a VideoLLaMA3 DeeptraceReward detector (the paper's best model), started from its
 # SFT checkpoint, with the scorer's own per-sample values as rewards (format, verdict, box IoU, onset;
 # REWARDS=deeptrace) and optionally a DeepfakeJudge reasoning reward (REWARDS=deeptrace_judge). Beyond the paper,
-# which stops at SFT. LoRA by default (TUNER=full trains every weight). Rollouts use transformers' generate (vLLM has
-# no VideoLLaMA3 path in ms-swift). Settings: recipes/configs/videollama3_grpo_*.yaml and
+# which stops at SFT. LoRA by default (TUNER=full trains every weight). Rollouts use transformers' generate (the plugin
+# registers the transformers model only: no vLLM rollouts). Settings: recipes/configs/videollama3_grpo_*.yaml and
 # recipes/configs/rewards/*.yaml; plugins: recipes/plugins/videollama3.py (model), recipes/plugins/rewards.py.
 # Needs: an SFT checkpoint (recipes/videollama3_{full,lora}.sh), converted data, 1-8 GPUs (estimate: 80 GB each with
 # the paper's <= 180 frames).
