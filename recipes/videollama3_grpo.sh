@@ -25,10 +25,11 @@ REWARDS="${REWARDS:-deeptrace}"     # a preset in recipes/configs/rewards/ or a 
 DATA="${DATA:-data/deeptrace}"
 VARIANT="${VARIANT:-full}"
 DATASET="${DATASET:-}"              # one JSONL to train on instead of DATA/VARIANT/train.jsonl
-VLLM=false                          # not available for VideoLLaMA3
 OUTPUT_DIR="${OUTPUT_DIR:-output/videollama3_grpo_$TUNER/$REWARDS}"
 
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+[[ "${VLLM:-false}" == false ]] || recipe_fail "VLLM=$VLLM: VideoLLaMA3 rollouts use transformers (the plugin registers no vLLM model)"
+VLLM=false
 DEEPSPEED="${DEEPSPEED:-$([[ "$TUNER" == full ]] && echo zero3 || echo zero2)}"
 CONFIG="${CONFIG:-$RECIPES_DIR/configs/videollama3_grpo_$TUNER.yaml}"
 recipe_grpo_setup

@@ -131,6 +131,7 @@ def test_bad_input_fails_with_one_line_before_swift(tmp_path: Path) -> None:
         ("qwen2_5_vl_grpo.sh", {"SFT_CKPT": str(adapter), "DATA": str(data), "VLLM": "yes"},
          "VLLM must be true or false"),
         ("videollama3_grpo.sh", {"SFT_CKPT": str(adapter), "TUNER": "qlora"}, "unknown TUNER 'qlora'"),
+        ("videollama3_grpo.sh", {"SFT_CKPT": str(adapter), "VLLM": "true"}, "VideoLLaMA3 rollouts use transformers"),
     ]
     for i, (script, env, message) in enumerate(cases):
         log = tmp_path / f"bad{i}.log"
