@@ -229,9 +229,10 @@ class ReasoningJudge:
         """One reward per completion: (score - 1) / 4; NEUTRAL (counted) for a failed or unparseable call; None
         where the sample has no ground-truth label the judge prompt can state (real/fake/edited)."""
         from eval.api_baseline import describe, materialise
-        from eval.judge import JudgeError, JudgeRequest
+        from eval.judge import JudgeRequest
 
         n = len(completions)
+        neutral_before = self.neutral
         images = list(images) if images is not None else [None] * n
         videos = list(videos) if videos is not None else [None] * n
         rewards: list[float | None] = [None] * n
@@ -253,8 +254,14 @@ class ReasoningJudge:
                              ensure_ascii=False)
             items[i] = JudgeRequest(lambda plan=plan: materialise(plan, self.settings), key=key,
                                     info={"task": "dfj_reasoning", "label": label})
-        if not items:
-            return rewards
+        if items:
+            self._judge(items, rewards)
+        self._report(self.neutral - neutral_before)
+        return rewards
+
+    def _judge(self, items: dict[int, Any], rewards: list[float | None]) -> None:
+        from eval.judge import JudgeError
+
         try:
             outcome = judging.run(self.judge, items, lambda reply: dfj.parse_score(reply).value, worst=None,
                                   what="reasoning-reward judge calls", desc="dfj_reasoning")
@@ -275,22 +282,23 @@ class ReasoningJudge:
                 else:
                     self.counts["judged"] += 1
                 rewards[i] = NEUTRAL if score is None else score_to_reward(score)
-        self._report()
-        return rewards
+
+    @property
+    def neutral(self) -> int:
+        """Completions given the neutral value so far (failed or unparseable calls, media not found)."""
+        return self.counts["failed"] + self.counts["unparseable"] + self.counts["media_missing"]
 
     def summary(self) -> dict[str, Any]:
-        s = self.judge.stats.as_dict()
         return {"model": self.model, "base_url": self.base_url, "neutral_value": NEUTRAL,
-                "completions": dict(sorted(self.counts.items())),
-                "neutral": self.counts["failed"] + self.counts["unparseable"] + self.counts["media_missing"],
-                "errors": dict(self.errors.most_common(10)), "calls_this_judge": s}
+                "completions": dict(sorted(self.counts.items())), "neutral": self.neutral,
+                "errors": dict(self.errors.most_common(10)), "calls_this_judge": self.judge.stats.as_dict()}
 
-    def _report(self) -> None:
-        summary = self.summary()
-        if summary["neutral"]:
-            log.warning("dfj_reasoning: %d completions got the neutral %.1f so far (failed %d, unparseable %d, "
-                        "media missing %d; first errors: %s)", summary["neutral"], NEUTRAL, self.counts["failed"],
-                        self.counts["unparseable"], self.counts["media_missing"],
-                        "; ".join(list(summary["errors"])[:2]) or "-")
+    def _report(self, new_neutral: int) -> None:
+        """The stats file after every batch; a warning for a batch that gave neutral values."""
+        if new_neutral:
+            log.warning("dfj_reasoning: %d completions of this batch got the neutral %.1f (%d so far: failed %d, "
+                        "unparseable %d, media missing %d; first errors: %s)", new_neutral, NEUTRAL, self.neutral,
+                        self.counts["failed"], self.counts["unparseable"], self.counts["media_missing"],
+                        "; ".join(list(self.errors)[:2]) or "-")
         if self.stats_path is not None:
-            write_json(self.stats_path, summary)
+            write_json(self.stats_path, self.summary())

@@ -222,9 +222,10 @@ def test_judge_reward_failures_are_neutral_and_counted(judge_env, tmp_path: Path
         assert judge.score(["b"], [{"label": "fake"}]) == [R.NEUTRAL]  # and the next batch tries again
         assert judge.counts["failed"] == 2 and len(server.log) == 2
     missing = tmp_path / "missing.png"
-    judge = R.ReasoningJudge("http://127.0.0.1:9/v1", "dfj")
+    judge = R.ReasoningJudge("http://127.0.0.1:9/v1", "dfj", stats_path=tmp_path / "stats.json")
     assert judge.score(["a"], [{"label": "fake"}], [[str(missing)]]) == [R.NEUTRAL]
     assert judge.counts["media_missing"] == 1
+    assert json.loads((tmp_path / "stats.json").read_text())["neutral"] == 1
 
 
 def test_judge_reward_settings_are_checked_at_start(judge_env, monkeypatch) -> None:
