@@ -240,3 +240,33 @@ def test_judge_reward_settings_are_checked_at_start(judge_env, monkeypatch) -> N
 
 def test_score_to_reward() -> None:
     assert [R.score_to_reward(s) for s in dfj.SCORES] == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_judge_reward_asks_what_the_judge_input_builder_writes(judge_env, tmp_path: Path, monkeypatch) -> None:
+    """Same inputs, same judge prompt: the reward's request text equals the judge input that
+    converters/deepfakejudge_to_swift.py --build pointwise writes for the same generation, after its image tag."""
+    from converters.deepfakejudge_to_swift import main as build
+
+    png = write_png(tmp_path / "img.png", 3)
+    completion = "<reasoning>The hands have six fingers.</reasoning> <answer>fake</answer>"
+    ref = {"messages": [{"role": "user", "content": "<image>Does the image looks real/fake?"},
+                        {"role": "assistant", "content": "This is a fake image."}], "images": [str(png)],
+           "meta": {"task": "fakeclue", "label": "fake", "answer": "This is a fake image."}}
+    (tmp_path / "refs.jsonl").write_text(json.dumps(ref) + "\n")
+    (tmp_path / "preds.jsonl").write_text(json.dumps({"response": completion, "labels": "This is a fake image.",
+                                                      "images": [{"path": str(png), "bytes": None}]}) + "\n")
+    build(["--build", "pointwise", "--candidates", str(tmp_path / "preds.jsonl"), "--references",
+           str(tmp_path / "refs.jsonl"), "--out", str(tmp_path / "judge_in.jsonl"), "-q"])
+    (judge_input,) = [json.loads(line) for line in (tmp_path / "judge_in.jsonl").read_text().splitlines()]
+    content = judge_input["messages"][0]["content"]
+    assert content.startswith(dfj.IMAGE_TAG) and completion in content
+    with JudgeServer(script=lambda request: reply(4)) as server:
+        monkeypatch.setenv("DFJ_JUDGE_BASE_URL", server.base_url)
+        monkeypatch.setenv("DFJ_JUDGE_MODEL", "dfj")
+        judge = R.ReasoningJudge.from_env()
+        assert judge.score([completion], [ref["meta"]], [[str(png)]]) == [0.75]
+        (request,) = server.answered()
+    image, text = request["body"]["messages"][0]["content"]
+    assert image["type"] == "image_url"
+    assert text["text"] == content[len(dfj.IMAGE_TAG):]
+    assert dfj.parse_score(reply(4)["reply"]).value == 4  # the dfj-pointwise scorer's reading of the same reply
