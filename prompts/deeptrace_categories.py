@@ -7,6 +7,7 @@ case-insensitive and multi-label; a tag that matches no category is kept as it i
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class CategoryMap:
 
     def __post_init__(self) -> None:
         self._cache: dict[str, tuple[int, ...]] = {}
+        self._mapped: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}  # the usual tag sets, mapped once
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -48,24 +50,38 @@ class CategoryMap:
     def map(self, tags: Sequence[str]) -> tuple[list[str], list[str]]:
         """(categories, unmapped tags): each tag replaced by the categories it matches (in the map's order), or kept
         as it is when it matches none; in the tags' order, without repeats. The unmapped tags are listed too."""
+        key = tuple(tags)
+        done = self._mapped.get(key)
+        if done is not None:
+            return list(done[0]), list(done[1])
         out: list[str] = []
         unmapped: list[str] = []
-        for tag in tags:
+        for tag in key:
             hit = self._matches(tag)
             if not hit and tag not in unmapped:
                 unmapped.append(tag)
             for name in [self.categories[i].name for i in hit] if hit else [tag]:
                 if name not in out:
                     out.append(name)
+        if len(self._mapped) < 10_000:
+            self._mapped[key] = (list(out), list(unmapped))
         return out, unmapped
 
 
 def load_category_map(path: str | Path | None = None) -> CategoryMap:
-    """The map in `path` (default: the paper's, prompts/deeptrace/categories.yaml); a malformed file is a
+    """The map in `path` (default: the paper's, prompts/deeptrace/categories.yaml, read once); a malformed file is a
     `UserError` naming it and the entry."""
+    return _default_map() if path is None else _load(Path(path))
+
+
+@functools.cache
+def _default_map() -> CategoryMap:
+    return _load(DEFAULT_MAP)
+
+
+def _load(path: Path) -> CategoryMap:
     import yaml
 
-    path = Path(path) if path is not None else DEFAULT_MAP
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:

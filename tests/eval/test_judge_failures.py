@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from eval import judging, score
-from eval.deeptrace import JUDGE_PROMPT
-from eval.report import JudgeLookup
-from prompts.deeptrace import fake_answer
+from eval.deeptrace import JudgeLookup
+from prompts.deeptrace import JUDGE_PROMPT, fake_answer
 from tests.support.eval_samples import prediction, reference, standard_set, write
 from tests.support.judge_server import JudgeServer, rule_judge
 
@@ -127,8 +126,8 @@ def test_a_model_that_rejects_temperature_0_leaves_judge_metrics_null_not_the_ot
     # the report finds these answers in the cache with the parameters the metrics record (they are part of the key)
     cache = tmp_path / "preds.judge.jsonl"
     dog = ("The dog has five legs.", "The dog has five legs.")
-    assert JudgeLookup(cache, "gpt-4.1", result["judge"]["params"]).deeptrace(*dog) == (1.0, "1")
-    assert JudgeLookup(cache, "gpt-4.1").deeptrace(*dog) == (None, "not judged")  # the defaults: another key
+    assert JudgeLookup(cache, "gpt-4.1", result["judge"]["params"])(*dog) == (1.0, "1")
+    assert JudgeLookup(cache, "gpt-4.1")(*dog) == (None, "not judged")  # the defaults: another key
 
 
 def test_malformed_and_blank_replies_are_failures_never_answers(tmp_path):
