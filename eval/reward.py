@@ -57,17 +57,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.argtypes import fraction, non_negative_int, positive_float, positive_int  # noqa: E402
 from common.cli import Parser  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
+from common.join import media_paths  # noqa: E402
 from common.jsonl import dumps, iter_jsonl, write_jsonl  # noqa: E402
 from common.media import VideoInfo, probe_video  # noqa: E402
 from common.outputs import check_owned_dir, write_owned_dir  # noqa: E402
-from eval.join import media_paths  # noqa: E402
-from eval.parse import FAKE, REAL, box_to_ratio, canonical_box_format, parse_generation  # noqa: E402
-from prompts.deeptrace import VARIANTS, question  # noqa: E402
+from prompts import deeptrace as D  # noqa: E402
 from prompts.deeptrace_categories import PAPER_CATEGORIES, CategoryMap, load_category_map  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 INFER = ROOT / "recipes" / "infer.sh"
 MANIFEST = ".reward_manifest.json"
+FAKE, REAL = D.FAKE, D.REAL
 VERDICT_WORDS = {REAL: b"REAL", FAKE: b"FAKE"}  # the verdict words of the trained answers (prompts/deeptrace.py)
 STATUSES = ("ok", "undetermined", "neither in top-k", "no verdict token", "unparseable", "no logprobs")
 DEFAULT_TOP_LOGPROBS = 20
@@ -178,16 +178,15 @@ def _round(value: float | None, places: int = 6) -> float | None:
     return None if value is None else round(value, places)
 
 
-def trace_of(parsed: Any, info: VideoInfo | None, box_format: str, categories: CategoryMap) -> dict[str, Any] | None:
+def trace_of(parsed: D.Answer, info: VideoInfo | None, box_format: str,
+             categories: CategoryMap) -> dict[str, Any] | None:
     """The trace a FAKE answer states: box (frame ratios and source pixels), onset, end, explanation, categories."""
     if parsed.label != FAKE:
         return None
     box = box_px = None
-    if parsed.box is not None:
-        if box_format == "pixels" and info is not None and info.width and info.height:
-            box = box_to_ratio(parsed.box, "pixels", info.width, info.height)
-        elif box_format != "pixels":
-            box = box_to_ratio(parsed.box, box_format)
+    fmt = D.BOX_FORMATS[box_format]
+    if parsed.box is not None and (fmt.scale or (info is not None and info.width and info.height)):
+        box = D.to_ratio(parsed.box, fmt, info.width if info else None, info.height if info else None)
         if box is not None and info is not None and info.width and info.height:
             box_px = [box[0] * info.width, box[1] * info.height, box[2] * info.width, box[3] * info.height]
     return {"box": [_round(v) for v in box] if box is not None else None,
@@ -202,7 +201,7 @@ def trace_of(parsed: Any, info: VideoInfo | None, box_format: str, categories: C
 def reward_row(video: str, path: Path, group: str, info: VideoInfo | None, prediction: dict[str, Any],
                box_format: str, tolerance: float, categories: CategoryMap) -> dict[str, Any]:
     response = prediction.get("response")
-    parsed = parse_generation(response)
+    parsed = D.parse(response)
     vp = verdict_probability(prediction.get("logprobs"), parsed.label, tolerance)
     trace = trace_of(parsed, info, box_format, categories)
     return {
@@ -311,9 +310,9 @@ def group_of(rel: Path, depth: int) -> str:
     return "/".join(parts) if parts else "."
 
 
-def inputs_for(videos: Sequence[Path], variant: str) -> list[dict[str, Any]]:
+def inputs_for(videos: Sequence[Path], variant: str, box_format: str) -> list[dict[str, Any]]:
     """swift infer rows: the detector's question and the video (absolute path); no reference answer."""
-    text = question(variant)
+    text = D.question(variant, box_format)
     return [{"messages": [{"role": "user", "content": text}], "videos": [str(v.resolve())]} for v in videos]
 
 
@@ -366,7 +365,7 @@ def query_endpoint(videos: Sequence[Path], variant: str, args: argparse.Namespac
     from eval.judge import Judge, JudgeError, JudgeRequest
     from eval.report_media import file_sha256
 
-    text = question(variant)
+    text = D.question(variant, args.bbox_format)
     before, _, after = text.partition("<video>")  # the video takes the tag's place, as in training
 
     def messages(video: Path) -> list[dict[str, Any]]:
@@ -424,11 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--group-depth", type=int, default=1, metavar="N",
                         help="a video's group = its first N folders below VIDEOS_DIR (default 1: the generator; 2 "
                              "for generator/prompt-set; 0: one group)")
-    parser.add_argument("--variant", default="full", choices=VARIANTS,
+    parser.add_argument("--variant", default="full", choices=D.VARIANTS,
                         help="the question the detector was trained on (default full)")
-    parser.add_argument("--bbox-format", default="pixels", choices=("pixels", "norm1000", "norm1"),
-                        help="box convention of the detector's answers (default pixels: source-video pixels, the "
-                             "paper's)")
+    parser.add_argument("--bbox-format", default="pixels", choices=D.BOX_FORMAT_NAMES,
+                        help="box convention of the detector's answers (the one it was trained with; default "
+                             "pixels): " + D.box_formats_help())
     parser.add_argument("--top-logprobs", type=positive_int, default=DEFAULT_TOP_LOGPROBS, metavar="K",
                         help=f"alternatives logged per token (default {DEFAULT_TOP_LOGPROBS})")
     parser.add_argument("--tolerance", type=fraction, default=DEFAULT_TOLERANCE, metavar="T",
@@ -465,11 +464,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.base_url and not args.model:
         raise UserError("--base-url needs --model (the model name the endpoint serves)")
     cache = args.cache or args.out.parent / f"{args.out.name}.reward_cache.jsonl"
-    box_format = canonical_box_format(args.bbox_format)
     root = args.videos
     videos = find_videos(root, [e for e in args.ext.split(",") if e.strip()])
     check_owned_dir(args.out, MANIFEST, "--out", "reward.py")
-    inputs = inputs_for(videos, args.variant)
+    inputs = inputs_for(videos, args.variant, args.bbox_format)
     categories = load_category_map(args.category_map)
 
     done: dict[str, Any] = {}
@@ -493,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             except UserError:
                 info = None  # an unreadable file: no box in ratios, no duration; the rest still counts
             rows.append(reward_row(rel.as_posix(), video.resolve(), group_of(rel, args.group_depth), info,
-                                   predictions[video], box_format, args.tolerance, categories))
+                                   predictions[video], args.bbox_format, args.tolerance, categories))
         summary = summarise(rows)
         write_jsonl(tmp / "rewards.jsonl", rows)
         write_jsonl(tmp / "summary.jsonl", summary)

@@ -2,8 +2,9 @@
 
 recipes/plugins/rewards.py registers these as ms-swift reward functions; this module holds what they compute, so
 that it is importable and tested without ms-swift. A reward never re-implements a metric: it calls the scorer's
-per-sample step on the completion and the sample's converter `meta` (which ms-swift's GRPO passes to rewards as a
-dataset column) and reads the value off the scorer's row.
+per-sample step on the completion and the sample's reference — its converter `meta` and its own answer `solution`
+(dataset columns, which ms-swift's GRPO passes to rewards by name), read by the scorer's `read_reference` exactly as
+from the SFT row — and reads the value off the scorer's row.
 
 DeeptraceReward (`deeptrace_terms`), each in [0, 1]:
     format     1 if the codec reads the completion strictly as the trained answer: a verdict, and for FAKE every
@@ -15,8 +16,8 @@ A term that does not apply is None (ms-swift skips it: it adds nothing to the we
 real videos (real videos are scored on their verdict), onset for variants without times, every term on a sample of
 another task. An unparseable completion scores 0 on every term that applies; nothing here raises on a completion.
 
-FakeClue (`fakeclue_terms`): verdict (the scorer's verdict rule against meta.label) and rouge_l (the scorer's
-ROUGE-L F-measure of the whole completion against the reference answer, in [0, 1]).
+FakeClue (`fakeclue_terms`, eval/fakeclue.py `score_response`): verdict (the codec's verdict against meta.label)
+and rouge_l (ROUGE-L F-measure of the final answer, reasoning set aside, against the reference answer, in [0, 1]).
 
 Reasoning (`ReasoningJudge`): a DeepfakeJudge pointwise judge at an OpenAI-compatible endpoint scores each completion
 1-5 given the sample's media and ground-truth label (prompts/deepfakejudge.py fills the judge's own prompt and reads
@@ -38,21 +39,18 @@ from types import SimpleNamespace
 from typing import Any
 
 from common.errors import UserError
+from common.join import media_paths
 from common.jsonl import write_json
 from eval import deeptrace as deeptrace_scorer
 from eval import fakeclue as fakeclue_scorer
 from eval import judging
-from eval import metrics as M
-from eval.join import media_paths
-from eval.parse import FAKE, REAL, box_to_ratio, parse_generation
 from prompts import deepfakejudge as dfj
+from prompts import deeptrace as D
 
 log = logging.getLogger(__name__)
 
 DEEPTRACE_TERMS = ("format", "verdict", "grounding", "onset")
 FAKECLUE_TERMS = ("verdict", "rouge_l")
-TIMED_VARIANTS = ("full", "no_explanation")  # the variants whose answers state a start time
-EXPLAINED_VARIANTS = ("full", "no_time")  # the variants whose answers give an explanation
 NEUTRAL = 0.5  # the judge reward of a failed or unparseable judge call (= score 3 of 1-5)
 
 
@@ -67,32 +65,36 @@ def _context(media: Sequence[str] | None) -> str:
     return f"GRPO sample ({media[0]})" if media else "GRPO sample"
 
 
+def _record(meta: dict[str, Any], solution: object, media_key: str, media: Sequence[str] | None) -> dict[str, Any]:
+    """The reference record the scorer reads: meta, media, and the sample's own answer (`solution`) when the data has
+    one, so that the truth is what the model was trained on, exactly as the scorer takes it."""
+    record: dict[str, Any] = {"meta": meta, media_key: list(media or [])}
+    if isinstance(solution, str):
+        record["messages"] = [{"role": "assistant", "content": solution}]
+    return record
+
+
 # --- DeeptraceReward ---------------------------------------------------------------------------------------------
 
 
-def in_format(completion: str, variant: str) -> bool:
-    """The completion is the trained answer: read strictly, with every part the variant's answer holds."""
-    parsed = parse_generation(completion, strict=True)
-    if parsed.label == REAL:
+def in_format(completion: object, variant: str) -> bool:
+    """The completion is the trained answer: read strictly by the codec, with every part the variant's answer holds
+    (a box; the onset for prompts.deeptrace.TIMED variants; the reason for EXPLAINED ones)."""
+    answer = D.parse(completion, strict=True)
+    if answer.label == D.REAL:
         return True
-    if parsed.label != FAKE or parsed.box is None:
+    if answer.label != D.FAKE or answer.box is None:
         return False
-    if variant in TIMED_VARIANTS and parsed.start is None:
+    if variant in D.TIMED and answer.start is None:
         return False
-    return not (variant in EXPLAINED_VARIANTS and parsed.explanation is None)
+    return not (variant in D.EXPLAINED and answer.explanation is None)
 
 
-def _score_deeptrace(completion: str, ref: deeptrace_scorer.Reference) -> M.Row:
-    """The scorer's per-sample step (parse, box to frame ratios, metrics), as eval/deeptrace.py `score` does it."""
-    parsed = parse_generation(completion)
-    box = None
-    if parsed.box is not None and parsed.label == FAKE and (ref.answer_format != "pixels" or ref.width):
-        box = box_to_ratio(parsed.box, ref.answer_format, ref.width, ref.height)
-    return M.score_sample(ref.truth, M.Guess(parsed.label, box, parsed.start, parsed.end, parsed.explanation))
-
-
-def deeptrace_terms(completion: object, meta: Any, videos: Sequence[str] | None = None) -> dict[str, float | None]:
-    """The four DeeptraceReward rewards of one completion (module docstring); all None for another task's sample.
+def deeptrace_terms(completion: object, meta: Any, videos: Sequence[str] | None = None,
+                    solution: object = None) -> dict[str, float | None]:
+    """The four DeeptraceReward rewards of one completion (module docstring), from the scorer's per-sample row
+    (eval/deeptrace.py `score_response`); all None for another task's sample. `solution`: the sample's own answer
+    text (the GRPO recipes put it in the data), else the reference is meta's.
 
     A sample without a readable converter `meta` raises UserError (a data error, not a completion's)."""
     if _task(meta, deeptrace_scorer.NAME) != deeptrace_scorer.NAME:
@@ -100,16 +102,15 @@ def deeptrace_terms(completion: object, meta: Any, videos: Sequence[str] | None 
             raise UserError(f"{_context(videos)}: no converter 'meta' (the DeeptraceReward rewards read the "
                             f"reference from it; train on converters/*_to_swift.py output)")
         return dict.fromkeys(DEEPTRACE_TERMS)
-    completion = completion if isinstance(completion, str) else ""
-    ref = deeptrace_scorer.read_reference({"meta": meta, "videos": list(videos or [])}, _context(videos), None)
-    row = _score_deeptrace(completion, ref)
+    ref = deeptrace_scorer.read_reference(_record(meta, solution, "videos", videos), _context(videos))
+    row = deeptrace_scorer.score_response(completion, ref)
     variant = meta.get("variant") or "full"
-    fake = ref.truth.label == FAKE
+    fake = ref.truth.label == D.FAKE
     return {
         "format": 1.0 if in_format(completion, variant) else 0.0,
         "verdict": row.correct,
         "grounding": row.iou if fake else None,
-        "onset": 1.0 - row.tdist if fake and variant in TIMED_VARIANTS else None,
+        "onset": 1.0 - row.tdist if fake and variant in D.TIMED else None,
     }
 
 
@@ -117,7 +118,7 @@ def deeptrace_terms(completion: object, meta: Any, videos: Sequence[str] | None 
 
 
 def fakeclue_terms(completion: object, meta: Any, rouge: fakeclue_scorer.RougeL | None = None,
-                   images: Sequence[str] | None = None) -> dict[str, float | None]:
+                   images: Sequence[str] | None = None, solution: object = None) -> dict[str, float | None]:
     """FakeClue's verdict and ROUGE-L rewards of one completion: the scorer's per-sample step (eval/fakeclue.py
     `score_response`). None for another task's sample; rouge_l None when the sample has no reference answer.
 
@@ -127,7 +128,7 @@ def fakeclue_terms(completion: object, meta: Any, rouge: fakeclue_scorer.RougeL 
             raise UserError(f"{_context(images)}: no converter 'meta' (the FakeClue rewards read the label and "
                             f"reference answer from it; train on fakeclue_to_swift.py output)")
         return dict.fromkeys(FAKECLUE_TERMS)
-    ref = fakeclue_scorer.read_reference({"meta": meta}, _context(images))
+    ref = fakeclue_scorer.read_reference(_record(meta, solution, "images", images), _context(images))
     row = fakeclue_scorer.score_response(completion, ref, rouge=rouge or fakeclue_scorer.RougeL())
     return {"verdict": 1.0 if row["correct"] else 0.0, "rouge_l": row["rouge_l"]}
 

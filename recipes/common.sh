@@ -58,10 +58,11 @@ recipe_deepspeed() {
     esac
 }
 
-# GRPO recipes (recipes/*_grpo.sh): reads SFT_CKPT, TUNER, MODEL, REWARDS, DATA/VARIANT or DATASET, VLLM and
-# VLLM_GPU_MEMORY_UTILIZATION; sets START_ARGS (--model/--adapters/--ref_adapters: recipes/lib.py start_flags),
-# TRAIN, REWARD_ARGS (the preset's --reward_funcs/--reward_weights), ROLLOUT_ARGS (vLLM or not), and exports the
-# ENV of the SFT checkpoint's training config (frames as in SFT) and of the reward preset (where not already set).
+# GRPO recipes (recipes/*_grpo.sh): reads SFT_CKPT, TUNER, MODEL, REWARDS, DATA/VARIANT or DATASET, OUTPUT_DIR, VLLM
+# and VLLM_GPU_MEMORY_UTILIZATION; sets START_ARGS (--model/--adapters/--ref_adapters: recipes/lib.py start_flags),
+# TRAIN (OUTPUT_DIR/grpo_train.jsonl: the train rows with their answer kept as `solution`), REWARD_ARGS (the preset's
+# --reward_funcs/--reward_weights), ROLLOUT_ARGS (vLLM or not), and exports the ENV of the SFT checkpoint's training
+# config (frames as in SFT) and of the reward preset (where not already set).
 recipe_grpo_setup() {
     [[ -n "$SFT_CKPT" ]] || recipe_fail "set SFT_CKPT to the SFT checkpoint (or SFT output directory) to start from"
     local out config rewards_config
@@ -92,4 +93,7 @@ recipe_grpo_setup() {
         false) ROLLOUT_ARGS=(--use_vllm false) ;;
         *) recipe_fail "VLLM must be true or false (got $VLLM)" ;;
     esac
+    # last, once every setting is checked: GRPO drops each row's answer before sampling, so keep it as `solution`,
+    # the rewards' reference (lib.py solutions)
+    TRAIN="$(recipe_lib solutions "$TRAIN" "$OUTPUT_DIR/grpo_train.jsonl")"
 }

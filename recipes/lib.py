@@ -9,6 +9,7 @@ Used by the bash recipes (through recipes/common.sh, which calls this file's CLI
     python recipes/lib.py train-config PATH           # prints the training config swift kept beside a checkpoint
     python recipes/lib.py flags CONFIG                # prints the config's flags as argv, one item per line
     python recipes/lib.py start CKPT TUNER [MODEL]    # prints the `swift rlhf` flags that start from CKPT, one per line
+    python recipes/lib.py solutions SRC DST           # SRC's rows with `solution` = their answer (for RL rewards)
 
 Data layout (what converters/*_to_swift.py write; see recipes/README.md "Data layout"):
     DATA/<variant>/{train,val,test}.jsonl   converter run with --variant all (one sub-directory per variant)
@@ -206,6 +207,28 @@ def start_flags(ckpt: str | os.PathLike[str], tuner: str, model: str | None = No
     return ["--model", base, "--adapters", str(path), "--ref_adapters", str(path)]
 
 
+def with_solutions(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> int:
+    """SRC's rows, each with `solution` = its last assistant message (the reference answer), written to DST.
+
+    GRPO removes a row's answer before sampling completions and passes the other columns to the reward functions;
+    `solution` (ms-swift's name for a reward's reference column) keeps the answer there, so that a reward scores
+    against exactly what the scorer reads from the SFT row. Streams; rows without an answer are copied as they are."""
+    from common.join import assistant_text
+    from common.jsonl import iter_jsonl, write_jsonl
+
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        raise UserError(f"{dst}: would overwrite the source data")
+
+    def rows():
+        for _, row in iter_jsonl(src):
+            answer = assistant_text(row) if isinstance(row, dict) else None
+            yield {**row, "solution": answer} if answer is not None else row
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return write_jsonl(dst, rows())
+
+
 def _lines(items: list[str], what: str) -> str:
     for item in items:
         if "\n" in item or "\r" in item:
@@ -234,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("ckpt")
     p.add_argument("tuner")
     p.add_argument("model", nargs="?", default=None)
+    p = sub.add_parser("solutions", help="copy a JSONL, adding `solution` = each row's answer (for RL rewards)")
+    p.add_argument("src")
+    p.add_argument("dst")
     args = parser.parse_args(argv)
     if args.command == "split":
         print(split_file(args.data, args.variant, args.split))
@@ -251,8 +277,11 @@ def main(argv: list[str] | None = None) -> int:
             print(found)
     elif args.command == "flags":
         print(_lines(to_argv(load_config(args.config)[1]), str(config_path(args.config))))
-    else:
+    elif args.command == "start":
         print(_lines(start_flags(args.ckpt, args.tuner, args.model or None), args.ckpt))
+    else:
+        with_solutions(args.src, args.dst)
+        print(args.dst)
     return 0
 
 

@@ -6,7 +6,9 @@
 
 (the GRPO recipes do: recipes/*_grpo.sh, presets in recipes/configs/rewards/*.yaml). Each reward reads the sample's
 converter `meta` (a dataset column, which GRPO passes to rewards by name) and calls the scorer's own per-sample step:
-what they compute is eval/rl_rewards.py, tested there without ms-swift.
+what they compute is eval/rl_rewards.py, tested there without ms-swift. The sample's own answer reaches the rewards
+as the column `solution` (GRPO removes the answer from `messages`; the recipes add it: recipes/lib.py solutions), so
+that the reference is exactly the one the scorer reads from the SFT row.
 
 | name | class (log name: rewards/<class>/mean) | value |
 |---|---|---|
@@ -56,8 +58,9 @@ class _DeeptraceTerm(ORM):
         n = len(completions)
         metas = _column(kwargs, "meta", n, self.name)
         videos = _column(kwargs, "videos", n, self.name, required=False)
-        return [rl_rewards.deeptrace_terms(c, m, v)[self.term] for c, m, v in zip(completions, metas, videos,
-                                                                                   strict=True)]
+        solutions = _column(kwargs, "solution", n, self.name, required=False)
+        return [rl_rewards.deeptrace_terms(c, m, v, s)[self.term]
+                for c, m, v, s in zip(completions, metas, videos, solutions, strict=True)]
 
 
 class DeeptraceFormat(_DeeptraceTerm):
@@ -84,9 +87,10 @@ class _FakeClueTerm(ORM):
         n = len(completions)
         metas = _column(kwargs, "meta", n, self.name)
         images = _column(kwargs, "images", n, self.name, required=False)
+        solutions = _column(kwargs, "solution", n, self.name, required=False)
         rouge = rl_rewards.fakeclue_scorer.RougeL() if self.term == "rouge_l" else None
-        return [rl_rewards.fakeclue_terms(c, m, rouge, i)[self.term] for c, m, i in zip(completions, metas, images,
-                                                                                         strict=True)]
+        return [rl_rewards.fakeclue_terms(c, m, rouge, i, s)[self.term]
+                for c, m, i, s in zip(completions, metas, images, solutions, strict=True)]
 
 
 class FakeClueVerdict(_FakeClueTerm):

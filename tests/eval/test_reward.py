@@ -15,8 +15,7 @@ from common.errors import UserError
 from common.jsonl import read_jsonl, write_jsonl
 from common.media import VideoInfo
 from eval import reward as RW
-from eval.parse import parse_generation
-from prompts.deeptrace import question
+from prompts.deeptrace import parse, question
 from prompts.deeptrace_categories import load_category_map
 from tests.support.judge_server import JudgeServer
 from tests.support.media import write_mp4
@@ -106,14 +105,14 @@ def test_the_verdict_after_a_think_block_and_whole_word_tokens() -> None:
 def test_trace_box_in_frame_ratios_categories_named() -> None:
     text = ("FAKE. The video is AI-generated. The unnatural part is at [16, 12, 48, 36] starting 1.5 seconds. "
             "The reason is because of object  merging and sudden blurring of the arm.")
-    trace = RW.trace_of(parse_generation(text), VideoInfo(64, 48, 4.0, 8), "pixels", CATEGORIES)
+    trace = RW.trace_of(parse(text), VideoInfo(64, 48, 4.0, 8), "pixels", CATEGORIES)
     assert trace == {"box": [0.25, 0.25, 0.75, 0.75], "box_pixels": [16.0, 12.0, 48.0, 36.0], "onset": 1.5,
                      "end": None, "explanation": "of object merging and sudden blurring of the arm.",
                      "categories": ["Sudden Blurring", "Object Merging"]}
-    norm = RW.trace_of(parse_generation(text.replace("[16, 12, 48, 36]", "[250, 250, 750, 750]")), None, "norm1000",
+    norm = RW.trace_of(parse(text.replace("[16, 12, 48, 36]", "[250, 250, 750, 750]")), None, "norm1000",
                        CATEGORIES)
     assert norm["box"] == [0.25, 0.25, 0.75, 0.75] and norm["box_pixels"] is None
-    assert RW.trace_of(parse_generation("REAL. The video is real."), None, "pixels", CATEGORIES) is None
+    assert RW.trace_of(parse("REAL. The video is real."), None, "pixels", CATEGORIES) is None
     # the converters' category map, searched in the explanation
     assert RW.categories_named("A third hand appears and merges into the sleeve.", CATEGORIES) == [
         "Redundant Object", "Object Merging"]

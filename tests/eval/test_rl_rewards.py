@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pytest
 
 from common.errors import UserError
+from common.join import Pair
 from eval import deeptrace as D
 from eval import fakeclue as F
 from eval import rl_rewards as R
-from eval.join import Pair
 from eval.tasks import ScoreContext
 from prompts import deepfakejudge as dfj
 from prompts.deeptrace import REAL_ANSWER, fake_answer
@@ -88,33 +88,44 @@ def test_other_tasks_get_none_and_a_missing_meta_is_a_data_error() -> None:
 # --- equal to the scorer -----------------------------------------------------------------------------------------
 
 
-def scorer_deeptrace(completion, record) -> dict:
-    """The scorer's metrics for one (prediction, reference) pair: eval/deeptrace.py `score`, judge off."""
-    pair = Pair(1, {"response": completion}, 1, record)
-    args = SimpleNamespace(bbox_format=None, compat=False, bootstrap=0, seed=0)
-    return D.score([pair], args, context=ScoreContext("p", "r"))["metrics"]
-
-
-def test_deeptrace_rewards_equal_the_scorers_per_sample_values() -> None:
+def test_deeptrace_rewards_equal_the_scorers_per_sample_rows() -> None:
+    """The scorer (eval/deeptrace.py `score`, judge off) on (completion, SFT row) pairs; the rewards from the same
+    completions with the row's meta and answer (`solution`), as GRPO passes them."""
     records = [reference("v1", "fake", bbox=[100, 100, 300, 300], start=1.0, explanation="The dog has five legs."),
                reference("v2", "fake", bbox=[0, 0, 640, 360], start=0.5, duration=3.0, variant="no_time"),
-               reference("v3", "fake", bbox=[10, 20, 110, 220], start=3.2, answer_format="norm1000"),
+               reference("v3", "fake", bbox=[10.4, 20.6, 110.5, 219.5], start=3.25, answer_format="norm1000"),
                reference("r1", "real")]
-    completions = [fake([120, 90, 280, 330], 1.4), fake([0, 0, 100, 100], 0.0), fake([5, 25, 95, 305], 2.0),
+    completions = [fake([120, 90, 280, 330], 1.4), fake([0, 0, 100, 100], 0.0), fake([8, 29, 86, 305], 2.0),
                    REAL_ANSWER, "FAKE. The unnatural part is at (10, 20, 30, 40) from 1.0 to 2.0 seconds.",
                    "REAL. The video is real.", "The video looks fake: the dog has five legs (starting at 0:01).",
-                   "Sorry, I can't determine it.", fake([2000, 2000, 2400, 2400], 100.0)]
-    for record in records:
-        for completion in completions:
-            metrics = scorer_deeptrace(completion, record)
-            got = R.deeptrace_terms(completion, record["meta"], record["videos"])
-            assert 100 * got["verdict"] == pytest.approx(metrics["accuracy"])
-            if record["meta"]["label"] == "fake":
-                assert 100 * got["grounding"] == pytest.approx(metrics["bbox_iou"])
-                if got["onset"] is not None:
-                    assert 100 * (1 - got["onset"]) == pytest.approx(metrics["time_distance"])
-            else:
-                assert got["grounding"] is None and got["onset"] is None and metrics["bbox_iou"] is None
+                   "<think>Is it REAL?</think>FAKE. The video is AI-generated. The unnatural part is at [8, 29, 86, "
+                   "305] starting 3.3 seconds.", "Sorry, I can't determine it.", fake([2000, 2000, 2400, 2400], 100.0)]
+    pairs = [Pair(i, {"response": c}, i, r) for i, (r, c) in enumerate((r, c) for r in records for c in completions)]
+    scored = D.score(pairs, SimpleNamespace(bbox_format=None, compat=False, bootstrap=0, seed=0),
+                     context=ScoreContext("p", "r"))
+    assert len(scored.samples) == len(pairs)
+    for pair, (_, row) in zip(pairs, scored.samples, strict=True):  # (Reference, per-sample row)
+        meta = pair.ref["meta"]
+        got = R.deeptrace_terms(pair.pred["response"], meta, pair.ref["videos"], pair.ref["messages"][-1]["content"])
+        assert got["verdict"] == row.correct
+        if meta["label"] == "fake":
+            assert got["grounding"] == row.iou
+            assert got["onset"] == (1.0 - row.tdist if meta["variant"] in ("full", "no_explanation") else None)
+        else:
+            assert got["grounding"] is None and got["onset"] is None and row.iou is None
+
+
+def test_the_reference_is_what_the_model_was_trained_on() -> None:
+    """With fractional meta numbers the trained answer says the rounded ones; the scorer scores against those, and so
+    does the reward when GRPO passes the answer as `solution` (the recipes do)."""
+    record = reference("v1", "fake", bbox=[10.4, 10.6, 30.5, 29.5], start=1.04, explanation="x.", width=100,
+                       height=50, duration=4.0)
+    answer = record["messages"][-1]["content"]
+    assert "[10, 11, 31, 30] starting 1.0 seconds" in answer
+    exact = R.deeptrace_terms(answer, record["meta"], record["videos"], answer)
+    assert (exact["grounding"], exact["onset"]) == (1.0, 1.0)
+    from_meta = R.deeptrace_terms(answer, record["meta"], record["videos"])
+    assert from_meta["grounding"] < 1.0 and from_meta["onset"] < 1.0
 
 
 # --- FakeClue ----------------------------------------------------------------------------------------------------
@@ -136,16 +147,19 @@ def test_fakeclue_rewards_by_hand() -> None:
 
 def test_fakeclue_rewards_equal_the_scorer() -> None:
     answers = ["This is a fake image. The hands look odd.", "This is a real image. Natural light.", "",
-               "It is not real: the skin is too smooth.", "unrealistic lighting", FAKECLUE_META["answer"]]
+               "It is not real: the skin is too smooth.", "unrealistic lighting", FAKECLUE_META["answer"],
+               "<think>real?</think>This is a fake image.", "I can't tell whether it is real."]
+    pairs = []
     for label in ("fake", "real"):
         meta = {**FAKECLUE_META, "label": label}
-        for answer in answers:
-            pair = Pair(1, {"response": answer}, 1, {"meta": meta})
-            args = SimpleNamespace(compat=False, seed=0, no_rouge=False, no_css=True, bootstrap=0)
-            metrics = F.score([pair], args, context=ScoreContext("p", "r"))["metrics"]
-            got = R.fakeclue_terms(answer, meta)
-            assert 100 * got["verdict"] == pytest.approx(metrics["accuracy"])
-            assert 100 * got["rouge_l"] == pytest.approx(metrics["rouge_l"])
+        ref = {"messages": [{"role": "user", "content": "<image>Does the image looks real/fake?"},
+                            {"role": "assistant", "content": meta["answer"]}], "images": ["/x.png"], "meta": meta}
+        pairs += [Pair(len(pairs), {"response": a}, len(pairs), ref) for a in answers]
+    args = SimpleNamespace(compat=False, seed=0, no_rouge=False, no_css=True, bootstrap=0)
+    scored = F.score(pairs, args, context=ScoreContext("p", "r"))
+    for pair, (_, row) in zip(pairs, scored.samples, strict=True):  # (Reference, per-sample row)
+        got = R.fakeclue_terms(pair.pred["response"], pair.ref["meta"], solution=pair.ref["messages"][-1]["content"])
+        assert got == {"verdict": 1.0 if row["correct"] else 0.0, "rouge_l": row["rouge_l"]}
 
 
 # --- the DeepfakeJudge reasoning reward --------------------------------------------------------------------------

@@ -111,6 +111,19 @@ def test_start_flags_from_each_kind_of_sft_checkpoint(tmp_path: Path) -> None:
     assert lib.train_config(adapter) is None and lib.train_config(tmp_path / "nowhere") is None
 
 
+def test_solutions_keep_each_rows_answer(tmp_path: Path) -> None:
+    rows = [{"messages": [{"role": "user", "content": "<video>Q"}, {"role": "assistant", "content": "REAL."}],
+             "videos": ["a.mp4"], "meta": {"label": "real"}},
+            {"messages": [{"role": "user", "content": "<video>Q"}], "videos": ["b.mp4"]}]
+    src = tmp_path / "train.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert lib.with_solutions(src, tmp_path / "out" / "grpo.jsonl") == 2
+    got = [json.loads(line) for line in (tmp_path / "out" / "grpo.jsonl").read_text().splitlines()]
+    assert got == [{**rows[0], "solution": "REAL."}, rows[1]]
+    with pytest.raises(lib.UserError, match="would overwrite the source data"):
+        lib.with_solutions(src, src)
+
+
 def test_bad_input_fails_with_one_line_before_swift(tmp_path: Path) -> None:
     adapter = tmp_path / "ckpt"
     adapter.mkdir()
@@ -135,11 +148,13 @@ def test_bad_input_fails_with_one_line_before_swift(tmp_path: Path) -> None:
     ]
     for i, (script, env, message) in enumerate(cases):
         log = tmp_path / f"bad{i}.log"
-        proc = run_recipe(RECIPES / script, ["--max_steps", "2"], log=log, env={"SFT_CKPT": None, **env},
-                          check=False)
+        out = tmp_path / f"out{i}"
+        proc = run_recipe(RECIPES / script, ["--max_steps", "2"], log=log,
+                          env={"SFT_CKPT": None, "OUTPUT_DIR": str(out), **env}, check=False)
         lines = log.read_text().strip().splitlines()
         assert proc.returncode == 2, (script, env, lines)
         assert len(lines) == 1 and lines[0].startswith(f"{script}: error: ") and message in lines[0], lines
+        assert not out.exists()  # nothing written before the error
 
 
 # --- end to end --------------------------------------------------------------------------------------------------
@@ -190,6 +205,11 @@ def test_grpo_after_sft_with_the_scorer_and_judge_rewards(tiny_qwen2_5_vl: Path,
     _, preset = lib.load_config("rewards/deeptrace_judge")
     assert (args["reward_funcs"], args["reward_weights"]) == (preset["reward_funcs"], preset["reward_weights"])
     assert args["learning_rate"] == 1e-5 and args["beta"] == 0.04  # from configs/qwen2_5_vl_grpo_lora.yaml
+    # the train split with each row's answer kept as `solution` (GRPO drops it from messages; the rewards read it)
+    assert args["dataset"] == [str(out / "grpo_train.jsonl")]
+    rows = [json.loads(line) for line in (out / "grpo_train.jsonl").read_text().splitlines()]
+    train = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
+    assert rows == [{**row, "solution": row["messages"][-1]["content"]} for row in train]
     assert (out / "checkpoint-2" / "adapter_model.safetensors").is_file()
 
     classes = ("DeeptraceFormat", "DeeptraceVerdict", "DeeptraceGrounding", "DeeptraceOnset", "DfjReasoning")
