@@ -7,14 +7,16 @@ per-sample step on the completion and the sample's reference — its converter `
 from the SFT row — and reads the value off the scorer's row.
 
 DeeptraceReward (`deeptrace_terms`), each in [0, 1]:
-    format     1 if the codec reads the completion strictly as the trained answer: a verdict, and for FAKE every
-               part the sample's variant asks for (box; start unless no_time*; explanation unless no_explanation*)
+    format     fake samples: 1 if the codec reads the completion strictly as the trained answer, a verdict and
+               for FAKE every part the sample's variant asks for (box; start unless no_time*; explanation unless
+               no_explanation*)
     verdict    the scorer's per-sample accuracy (1 right, 0 wrong or unparseable)
     grounding  fake samples: the scorer's box IoU in frame ratios (a missing box or a REAL verdict gives 0)
     onset      fake samples of timed variants: 1 - the scorer's time distance (|Δstart| / duration, capped at 1)
-A term that does not apply is None (ms-swift skips it: it adds nothing to the weighted sum): grounding and onset on
-real videos (real videos are scored on their verdict), onset for variants without times, every term on a sample of
-another task. An unparseable completion scores 0 on every term that applies; nothing here raises on a completion.
+A term that does not apply is None (ms-swift skips it: it adds nothing to the weighted sum): a real video is scored
+on its verdict only (format, grounding and onset are None), onset is None for variants without times, every term on a
+sample of another task. An unparseable completion scores 0 on every term that applies; nothing here raises on a
+completion.
 
 FakeClue (`fakeclue_terms`, eval/fakeclue.py `score_response`): verdict (the codec's verdict against meta.label)
 and rouge_l (ROUGE-L F-measure of the final answer, reasoning set aside, against the reference answer, in [0, 1]).
@@ -107,7 +109,7 @@ def deeptrace_terms(completion: object, meta: Any, videos: Sequence[str] | None 
     variant = meta.get("variant") or "full"
     fake = ref.truth.label == D.FAKE
     return {
-        "format": 1.0 if in_format(completion, variant) else 0.0,
+        "format": (1.0 if in_format(completion, variant) else 0.0) if fake else None,
         "verdict": row.correct,
         "grounding": row.iou if fake else None,
         "onset": 1.0 - row.tdist if fake and variant in D.TIMED else None,

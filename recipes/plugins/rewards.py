@@ -12,7 +12,7 @@ that the reference is exactly the one the scorer reads from the SFT row.
 
 | name | class (log name: rewards/<class>/mean) | value |
 |---|---|---|
-| deeptrace_format | DeeptraceFormat | 1 if in the trained answer format (all parts of the sample's variant) |
+| deeptrace_format | DeeptraceFormat | 1 if in the trained answer format (the variant's parts); fake videos only |
 | deeptrace_verdict | DeeptraceVerdict | 1 if REAL/FAKE is right |
 | deeptrace_grounding | DeeptraceGrounding | box IoU in frame ratios; fake videos only |
 | deeptrace_onset | DeeptraceOnset | 1 - time distance; fake videos of timed variants only |

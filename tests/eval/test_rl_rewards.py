@@ -53,12 +53,10 @@ def test_deeptrace_rewards_by_hand_on_a_fake_video(completion, fmt, verdict, gro
 
 
 def test_real_videos_are_scored_on_their_verdict_only() -> None:
-    assert R.deeptrace_terms(REAL_ANSWER, REAL_META) == {"format": 1.0, "verdict": 1.0, "grounding": None,
-                                                          "onset": None}
-    assert R.deeptrace_terms(fake([10, 10, 30, 30], 1.0), REAL_META) == {"format": 1.0, "verdict": 0.0,
-                                                                          "grounding": None, "onset": None}
-    assert R.deeptrace_terms("no idea", REAL_META) == {"format": 0.0, "verdict": 0.0, "grounding": None,
-                                                        "onset": None}
+    only = {"format": None, "grounding": None, "onset": None}
+    assert R.deeptrace_terms(REAL_ANSWER, REAL_META) == {"verdict": 1.0, **only}
+    assert R.deeptrace_terms(fake([10, 10, 30, 30], 1.0), REAL_META) == {"verdict": 0.0, **only}
+    assert R.deeptrace_terms("no idea", REAL_META) == {"verdict": 0.0, **only}
 
 
 def test_variants_set_the_format_and_whether_onset_applies() -> None:
