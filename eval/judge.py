@@ -18,6 +18,9 @@
 - Also the client of the zero-shot API baselines (eval/api_baseline.py): messages may carry image parts, may be built
   lazily (a callable, called just before the call) and may have an explicit cache `key` (a description of exactly what
   would be sent, e.g. the media's sha256 and frame indices, so that cached items are never built).
+- Also the client of the reward model (eval/reward.py): with `top_logprobs=K` each request asks for the answer's
+  token log-probabilities (`logprobs`, `top_logprobs`, part of the cache key) and each stored reply is the JSON text
+  `{"content": …, "logprobs": choices[0].logprobs}` (a blank content is still a blank reply).
 """
 
 from __future__ import annotations
@@ -220,6 +223,7 @@ class Judge:
         name: str = "judge",
         model_flag: str = "--judge-model",
         cache_flag: str = "--judge-cache",
+        top_logprobs: int | None = None,
     ):
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -231,6 +235,9 @@ class Judge:
         self.timeout = timeout
         self.budget = budget
         self.params = {k: v for k, v in (("temperature", temperature), ("max_tokens", max_tokens)) if v is not None}
+        self.top_logprobs = top_logprobs
+        if top_logprobs is not None:
+            self.params.update({"logprobs": True, "top_logprobs": top_logprobs})
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.retry_after_max = retry_after_max
@@ -389,7 +396,12 @@ class Judge:
                 if message is None:  # a 200 that is not a chat completion (a proxy's page, an error body)
                     raise _ItemError("malformed reply (a 200 without choices[0].message)")
                 content = getattr(message, "content", None)
-                return (content if isinstance(content, str) else ""), getattr(choice, "finish_reason", None)
+                content = content if isinstance(content, str) else ""
+                if self.top_logprobs is not None and content.strip():
+                    logprobs = getattr(choice, "logprobs", None)
+                    logprobs = logprobs.model_dump() if hasattr(logprobs, "model_dump") else None
+                    content = json.dumps({"content": content, "logprobs": logprobs}, ensure_ascii=False)
+                return content, getattr(choice, "finish_reason", None)
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 last = f"HTTP {status}: {_short(_status_message(exc))}"

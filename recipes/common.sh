@@ -57,3 +57,43 @@ recipe_deepspeed() {
         *) DEEPSPEED_ARGS=(--deepspeed "$DEEPSPEED") ;;
     esac
 }
+
+# GRPO recipes (recipes/*_grpo.sh): reads SFT_CKPT, TUNER, MODEL, REWARDS, DATA/VARIANT or DATASET, OUTPUT_DIR, VLLM
+# and VLLM_GPU_MEMORY_UTILIZATION; sets START_ARGS (--model/--adapters/--ref_adapters: recipes/lib.py start_flags),
+# TRAIN (OUTPUT_DIR/grpo_train.jsonl: the train rows with their answer kept as `solution`), REWARD_ARGS (the preset's
+# --reward_funcs/--reward_weights), ROLLOUT_ARGS (vLLM or not), and exports the ENV of the SFT checkpoint's training
+# config (frames as in SFT) and of the reward preset (where not already set).
+recipe_grpo_setup() {
+    [[ -n "$SFT_CKPT" ]] || recipe_fail "set SFT_CKPT to the SFT checkpoint (or SFT output directory) to start from"
+    local out config rewards_config
+    out="$(recipe_lib start "$SFT_CKPT" "$TUNER" "$MODEL")"
+    mapfile -t START_ARGS <<< "$out"
+    if [[ -n "$DATASET" ]]; then
+        [[ -f "$DATASET" ]] || recipe_fail "DATASET file not found: $DATASET"
+        TRAIN="$DATASET"
+    else
+        TRAIN="$(recipe_split train)"
+    fi
+    case "$REWARDS" in
+        *.yaml | *.yml) rewards_config="$REWARDS" ;;
+        *) rewards_config="rewards/$REWARDS" ;;
+    esac
+    out="$(recipe_lib flags "$rewards_config")"
+    mapfile -t REWARD_ARGS <<< "$out"
+    out="$(recipe_lib env "$rewards_config")"
+    eval "$out"
+    config="$(recipe_lib train-config "${START_ARGS[-1]}")"
+    if [[ -n "$config" ]]; then
+        out="$(recipe_lib env "$config")"
+        eval "$out"
+    fi
+    case "$VLLM" in
+        true) ROLLOUT_ARGS=(--use_vllm true --vllm_mode colocate
+                            --vllm_gpu_memory_utilization "$VLLM_GPU_MEMORY_UTILIZATION" --sleep_level 1) ;;
+        false) ROLLOUT_ARGS=(--use_vllm false) ;;
+        *) recipe_fail "VLLM must be true or false (got $VLLM)" ;;
+    esac
+    # last, once every setting is checked: GRPO drops each row's answer before sampling, so keep it as `solution`,
+    # the rewards' reference (lib.py solutions)
+    TRAIN="$(recipe_lib solutions "$TRAIN" "$OUTPUT_DIR/grpo_train.jsonl")"
+}

@@ -35,11 +35,8 @@ FOUND="$(recipe_lib checkpoint "$CKPT")"   # "adapters PATH" (LoRA) or "model PA
 KIND="${FOUND%% *}"
 CKPT_PATH="${FOUND#* }"
 
-if [[ -z "$TRAIN_CONFIG" && -d "$CKPT_PATH" ]]; then
-    for dir in "$CKPT_PATH" "$(dirname "$CKPT_PATH")"; do
-        found=("$dir"/*.yaml)
-        if [[ -f "${found[0]}" ]]; then TRAIN_CONFIG="${found[0]}"; break; fi
-    done
+if [[ -z "$TRAIN_CONFIG" ]]; then
+    TRAIN_CONFIG="$(recipe_lib train-config "$CKPT_PATH")"
 fi
 if [[ -n "$TRAIN_CONFIG" ]]; then
     ENV_LINES="$(recipe_lib env "$TRAIN_CONFIG")"

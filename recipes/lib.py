@@ -6,6 +6,10 @@ Used by the bash recipes (through recipes/common.sh, which calls this file's CLI
     python recipes/lib.py split DATA VARIANT SPLIT    # prints the JSONL path of SPLIT (train|val|test) for VARIANT
     python recipes/lib.py env CONFIG                  # prints `export K=V` for the config's ENV not already set
     python recipes/lib.py checkpoint PATH             # prints `adapters PATH` or `model PATH` (newest checkpoint-N)
+    python recipes/lib.py train-config PATH           # prints the training config swift kept beside a checkpoint
+    python recipes/lib.py flags CONFIG                # prints the config's flags as argv, one item per line
+    python recipes/lib.py start CKPT TUNER [MODEL]    # prints the `swift rlhf` flags that start from CKPT, one per line
+    python recipes/lib.py solutions SRC DST           # SRC's rows with `solution` = their answer (for RL rewards)
 
 Data layout (what converters/*_to_swift.py write; see recipes/README.md "Data layout"):
     DATA/<variant>/{train,val,test}.jsonl   converter run with --variant all (one sub-directory per variant)
@@ -155,6 +159,83 @@ def find_checkpoint(path: str | os.PathLike[str]) -> tuple[str, Path | str]:
     return kind, root.resolve()
 
 
+def train_config(path: str | os.PathLike[str]) -> Path | None:
+    """The recipe config ms-swift copied next to a checkpoint (`swift sft CONFIG.yaml` keeps it in the output
+    directory): the first *.yaml in the checkpoint directory or its parent, else None. Its ENV (frame sampling,
+    pixel budgets) is what the model was trained with."""
+    root = Path(path)
+    if not root.is_dir():
+        return None
+    for directory in (root, root.parent):
+        found = sorted(directory.glob("*.yaml"))
+        if found:
+            return found[0].resolve()
+    return None
+
+
+def _base_model(adapter: Path) -> str:
+    """The base model a LoRA checkpoint was trained on (`model` in the args.json swift saved beside it)."""
+    args_file = adapter / "args.json"
+    try:
+        model = json.loads(args_file.read_text(encoding="utf-8")).get("model")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        model = None
+    if not isinstance(model, str) or not model:
+        raise UserError(f"{adapter} is a LoRA adapter without a base model in {args_file}; set MODEL to its base model")
+    return model
+
+
+def start_flags(ckpt: str | os.PathLike[str], tuner: str, model: str | None = None) -> list[str]:
+    """`swift rlhf` flags that start RL from an SFT checkpoint (found as `find_checkpoint` finds it).
+
+    - LoRA SFT checkpoint, TUNER=lora: `--model BASE --adapters CKPT --ref_adapters CKPT`: RL keeps training the SFT
+      adapter; the reference model (KL term) is the base with the SFT adapter (ms-swift's documented way).
+    - full SFT checkpoint (or a base model), TUNER=lora: `--model CKPT`; new LoRA weights, the reference is CKPT.
+    - full SFT checkpoint, TUNER=full: `--model CKPT`; the reference is a frozen copy of CKPT.
+    - LoRA SFT checkpoint, TUNER=full: refused (merge the adapter first).
+    BASE is MODEL when given, else the base model recorded in the adapter's args.json.
+    """
+    if tuner not in ("lora", "full"):
+        raise UserError(f"unknown TUNER {tuner!r}; choose lora or full")
+    kind, path = find_checkpoint(ckpt)
+    if kind == "model":
+        return ["--model", str(path)]
+    if tuner == "full":
+        raise UserError(f"{path} is a LoRA adapter: full RL needs a full model; merge it first "
+                        f"(swift export --adapters {path} --merge_lora true) and pass the merged directory")
+    base = model or _base_model(Path(path))
+    return ["--model", base, "--adapters", str(path), "--ref_adapters", str(path)]
+
+
+def with_solutions(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> int:
+    """SRC's rows, each with `solution` = its last assistant message (the reference answer), written to DST.
+
+    GRPO removes a row's answer before sampling completions and passes the other columns to the reward functions;
+    `solution` (ms-swift's name for a reward's reference column) keeps the answer there, so that a reward scores
+    against exactly what the scorer reads from the SFT row. Streams; rows without an answer are copied as they are."""
+    from common.join import assistant_text
+    from common.jsonl import iter_jsonl, write_jsonl
+
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        raise UserError(f"{dst}: would overwrite the source data")
+
+    def rows():
+        for _, row in iter_jsonl(src):
+            answer = assistant_text(row) if isinstance(row, dict) else None
+            yield {**row, "solution": answer} if answer is not None else row
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return write_jsonl(dst, rows())
+
+
+def _lines(items: list[str], what: str) -> str:
+    for item in items:
+        if "\n" in item or "\r" in item:
+            raise UserError(f"{what}: a value contains a line break ({item[:60]!r}); recipes pass flags one per line")
+    return "\n".join(items)
+
+
 # --- CLI for recipes/common.sh ---------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config")
     p = sub.add_parser("checkpoint", help="print `adapters PATH` or `model PATH`")
     p.add_argument("path")
+    p = sub.add_parser("train-config", help="print the training config kept beside a checkpoint (nothing if none)")
+    p.add_argument("path")
+    p = sub.add_parser("flags", help="print a config's flags as argv, one item per line")
+    p.add_argument("config")
+    p = sub.add_parser("start", help="print the `swift rlhf` flags that start from an SFT checkpoint, one per line")
+    p.add_argument("ckpt")
+    p.add_argument("tuner")
+    p.add_argument("model", nargs="?", default=None)
+    p = sub.add_parser("solutions", help="copy a JSONL, adding `solution` = each row's answer (for RL rewards)")
+    p.add_argument("src")
+    p.add_argument("dst")
     args = parser.parse_args(argv)
     if args.command == "split":
         print(split_file(args.data, args.variant, args.split))
@@ -176,9 +268,20 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in env.items():
             if key not in os.environ:
                 print(f"export {key}={shlex.quote(value)}")
-    else:
+    elif args.command == "checkpoint":
         kind, path = find_checkpoint(args.path)
         print(kind, path)
+    elif args.command == "train-config":
+        found = train_config(args.path)
+        if found:
+            print(found)
+    elif args.command == "flags":
+        print(_lines(to_argv(load_config(args.config)[1]), str(config_path(args.config))))
+    elif args.command == "start":
+        print(_lines(start_flags(args.ckpt, args.tuner, args.model or None), args.ckpt))
+    else:
+        with_solutions(args.src, args.dst)
+        print(args.dst)
     return 0
 
 

@@ -5,6 +5,7 @@ an action (default: `rule_judge`, which scores the App. D prompt's last `Ground 
 
     {"reply": "1"}                                  200 with that message content
     {"reply": "", "finish_reason": "content_filter"} 200, blank content and that finish_reason (default "stop")
+    {"reply": "FAKE.", "logprobs": {"content": [...]}}  200 with the chat completion's choices[0].logprobs
     {"status": 400, "message": "content filter"}     an error status with that error message (OpenAI's error body)
     {"raw": "<html>oops</html>"}                     200 whose body is that text, not a chat completion
     {"payload": {"object": "error"}}                 200 whose body is that JSON object
@@ -151,7 +152,8 @@ class JudgeServer:
             "id": f"chatcmpl-{entry['n']}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "test"),
             "choices": [{"index": 0, "finish_reason": action.get("finish_reason", "stop"),
-                         "message": {"role": "assistant", "content": action.get("reply", "")}}],
+                         "message": {"role": "assistant", "content": action.get("reply", "")},
+                         "logprobs": action.get("logprobs")}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
         ok = self._send(handler, 200, payload, {})
