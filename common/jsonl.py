@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
 from common.errors import UserError, where
+from common.outputs import check_output_file, temp_file_beside
 
 # Every ASCII digit → "0", every other byte → " ": a run of 19 zeros then marks a number orjson might read differently.
 _DIGITS = bytes.maketrans(bytes(range(256)), bytes(48 if 48 <= b <= 57 else 32 for b in range(256)))
@@ -85,61 +84,20 @@ def _first_undecodable(path: Path) -> str:
     return f"{path}: not UTF-8 text"
 
 
-@dataclass(frozen=True)
-class LineChunk:
-    """Bytes `[start, end)` of a text file, whole lines only, the first of them line `first_line` (1-based)."""
-
-    start: int
-    end: int
-    first_line: int
-    lines: int
-
-
-def line_chunks(path: str | os.PathLike[str], target_bytes: int) -> list[LineChunk] | None:
-    """Cut a JSONL file into chunks of whole lines of about `target_bytes` each, for workers to read on their own.
-
-    One quick pass counts newlines so that every chunk knows its line numbers. `None` where a chunk could not
-    number its lines as `iter_jsonl` does: a file with a carriage return (text mode also ends lines there).
-    """
-    chunks: list[LineChunk] = []
-    start = pos = 0  # the current chunk's first byte; the current block's first byte
-    first, lines = 1, 0  # the current chunk's first line; the newlines in [start, pos + i)
-    last = b"\n"
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            if b"\r" in block:
-                return None
-            i = 0
-            while (j := block.find(b"\n", max(start + target_bytes - 1 - pos, i))) >= 0:  # the chunk is full here
-                lines += block.count(b"\n", i, j + 1)
-                chunks.append(LineChunk(start, pos + j + 1, first, lines))
-                start, first, lines, i = pos + j + 1, first + lines, 0, j + 1
-            lines += block.count(b"\n", i)
-            pos, last = pos + len(block), block[-1:]
-    if pos > start:
-        chunks.append(LineChunk(start, pos, first, lines + (last != b"\n")))
-    return chunks
-
-
-def iter_jsonl_chunk(path: str | os.PathLike[str], chunk: LineChunk) -> Iterator[tuple[int, Any]]:
-    """`iter_jsonl` over one chunk of `line_chunks(path)`: the same records, line numbers and errors."""
-    path = Path(path)
-    with path.open("rb") as fh:
-        fh.seek(chunk.start)
-        data = fh.read(chunk.end - chunk.start)
-    yield from _records(path, data.split(b"\n"), chunk.first_line)  # bytes go to orjson as read, not decoded
-
-
 def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:
     return [record for _, record in iter_jsonl(path)]
 
 
 @contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temp file beside `path`; rename it over `path` only if the block succeeds."""
+    """Open a temp file beside `path`; rename it over `path` only if the block succeeds.
+
+    The file ends up with the mode a plain `open(path, "w")` gives (common/outputs.py): not owner-only.
+    """
     path = Path(path)
+    check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh

@@ -4,8 +4,8 @@
 `all_data.json` has one row per fake trace and one per real video (fields: video_id, video_path, video_type, split,
 video_width/height/frame_rate/duration, faketrace_bbox {left, top, width, height} in pixels, faketrace_first_frame,
 faketrace_duration, faketrace_explanations, faketrace_check_applies). Its field list is known from third-party code
-only (shared/reference/deeptracereward/all_data_schema_inferred.json); anything this script cannot read is a clear
-error naming the record. By default the released `split` column is kept. See converters/README.md.
+only; anything this script cannot read is a clear error naming the record. By default the released `split` column
+is kept. See converters/README.md.
 """
 
 from __future__ import annotations
@@ -22,27 +22,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tqdm import tqdm  # noqa: E402
 
+from common.cli import Parser  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
 from common.jsonl import iter_jsonl  # noqa: E402
-from converters.deeptrace_core import (  # noqa: E402
+from converters.boxes import clip_box, ltwh_box, number  # noqa: E402
+from converters.dataset_writer import (  # noqa: E402
     DatasetWriter,
-    MediaResolver,
-    Parser,
     SplitRule,
     Trace,
     Video,
     add_output_args,
     clean_text,
-    clip_box,
     format_counts,
-    ltwh_box,
-    media_geometry,
-    missing_media_error,
-    number,
     output_variants,
     report,
-    scan_real_videos,
 )
+from converters.media_files import MediaResolver, media_geometry, missing_media_error, scan_real_videos  # noqa: E402
 
 SKIP_KEYS = ("fake_rows_without_bbox", "duplicate_real_rows", "missing_media")
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",

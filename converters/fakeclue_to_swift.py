@@ -6,6 +6,7 @@ The input is a JSON array of records `{image, label (0 = fake, 1 = real), cate, 
 read as a stream (memory does not grow with the file; JSON Lines is read too). Each record becomes one ms-swift row:
 `messages` (human → user, gpt → assistant; exactly one `<image>` tag, at the start of the first user turn, as LLaVA's
 own preprocessing puts it), `images` (one absolute path) and `meta` (task, label, cate, the reference answer, ...).
+A record with only the human turn (an evaluation-only layout) becomes a question-only row for `swift infer`.
 `--limit N` keeps a seeded subset stratified by (cate, label) (the files are ordered by category). See
 converters/README.md.
 """
@@ -30,10 +31,9 @@ from tqdm import tqdm  # noqa: E402
 from common.argtypes import positive_int  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
 from common.jsonl import atomic_open, dumps, iter_jsonl, write_json  # noqa: E402
-from eval.fakeclue import FAKE, REAL, parse_verdict  # noqa: E402
+from prompts.fakeclue import FAKE, IMAGE_TAG, REAL, parse  # noqa: E402
 
 TASK = "fakeclue"
-IMAGE_TAG = "<image>"
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 LABELS = {0: FAKE, 1: REAL, "0": FAKE, "1": REAL, "fake": FAKE, "real": REAL}
 _TAG_WITH_SPACE = re.compile(r"[ \t]*<image>[ \t]*\n?")
@@ -146,9 +146,11 @@ def convert_record(rec: Any, ctx: str, image_root: Path, counter: Counter) -> tu
         messages.append({"role": role, "content": turn["value"]})
     dialogue = messages[1:] if messages[0]["role"] == "system" else messages
     expected = ["user", "assistant"] * ((len(dialogue) + 1) // 2)
-    if [m["role"] for m in dialogue] != expected[: len(dialogue)] or len(dialogue) % 2:
+    question_only = [m["role"] for m in dialogue] == ["user"]  # an evaluation-only record: converted for inference
+    if not question_only and ([m["role"] for m in dialogue] != expected[: len(dialogue)] or len(dialogue) % 2):
         roles = ", ".join(t.get("from", "?") if isinstance(t, dict) else "?" for t in conversations)
-        raise UserError(f"{ctx} ({image}): conversations must alternate human, gpt and end with gpt (got {roles})")
+        raise UserError(f"{ctx} ({image}): conversations must alternate human, gpt and end with gpt, or be the one "
+                        f"human turn of an evaluation-only record (got {roles})")
 
     # One <image> tag, at the start of the first user turn (LLaVA's preprocessing moves it there too).
     tags = sum(_text(m["content"]).count(IMAGE_TAG) for m in messages)
@@ -160,9 +162,11 @@ def convert_record(rec: Any, ctx: str, image_root: Path, counter: Counter) -> tu
             m["content"] = _TAG_WITH_SPACE.sub("", m["content"]).strip()
     if not first["content"].startswith(IMAGE_TAG):
         first["content"] = IMAGE_TAG + first["content"]
-    answer = dialogue[-1]["content"]
-    if not answer.strip():
+    answer = None if question_only else dialogue[-1]["content"]
+    if answer is not None and not answer.strip():
         raise UserError(f"{ctx} ({image}): the gpt answer is empty")
+    if question_only:
+        counter["question_only"] += 1
 
     path = os.path.normpath(image if os.path.isabs(image) else os.path.join(image_root, image))
     meta: dict[str, Any] = {"task": TASK, "label": label, "cate": cate, "answer": answer, "image": image}
@@ -176,7 +180,9 @@ def convert_record(rec: Any, ctx: str, image_root: Path, counter: Counter) -> tu
 def check_answer(sample: dict, ctx: str, strict: bool, counter: Counter, listed: dict[str, list]) -> None:
     """Count (or, with --strict, reject) a reference answer whose verdict is missing or contradicts the label."""
     meta = sample["meta"]
-    verdict = parse_verdict(meta["answer"]).label
+    if meta["answer"] is None:  # a question-only record: nothing to check
+        return
+    verdict = parse(meta["answer"]).label
     problem = None
     if verdict is None:
         problem = "answer_without_verdict"
@@ -315,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             "skipped": {"missing_images": counter["missing_images"]},
             "adjusted": {"image_tag_added": counter["image_tag_added"],
                          "image_tag_moved_or_merged": counter["image_tag_moved_or_merged"]},
+            "question_only": counter["question_only"],
             "checks": {"answer_without_verdict": counter["answer_without_verdict"],
                        "answer_contradicts_label": counter["answer_contradicts_label"],
                        "duplicate_images": counter["duplicate_images"],
@@ -329,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
               f"stats {stats_path(out)}")
         if counter["missing_images"]:
             print(f"skipped {counter['missing_images']} records whose image is missing (listed in the stats file)")
+        if counter["question_only"]:
+            print(f"{counter['question_only']:,} records have only the human turn: written without an answer, for "
+                  f"inference (eval/score.py reports no ROUGE-L / CSS for them)")
         checks = counter["answer_without_verdict"] + counter["answer_contradicts_label"]
         if checks:
             print(f"note: {checks} reference answers state no verdict or contradict their label (see the stats file)")

@@ -1,7 +1,7 @@
 """Reading LabelBox video exports (Export v2 NDJSON / JSON list, Export v1 JSON array) into `LabelData`.
 
-Format facts and their sources: notes/labelbox-exports.md and SPEC §4. Export v2 is streamed row by row; an Export v1
-file is one JSON array (one item per label), so it is loaded whole and grouped by data row.
+converters/README.md describes the formats read. Export v2 is streamed row by row; an Export v1 file is one JSON
+array (one item per label), so it is loaded whole and grouped by data row.
 """
 
 from __future__ import annotations
@@ -16,13 +16,8 @@ from urllib.parse import parse_qs, urlparse
 
 from common.errors import UserError, where
 from common.jsonl import iter_jsonl
-from converters.deeptrace_core import (
-    LabelData,
-    ObjectTrack,
-    classification_facts,
-    ltwh_box,
-    parse_segments,
-)
+from converters.boxes import ltwh_box
+from converters.labelbox_traces import LabelData, ObjectTrack, classification_facts, parse_segments
 
 LABEL_MODES = ("first", "all", "benchmark")
 
@@ -196,20 +191,13 @@ def _v2_records(path: Path, fmt: str) -> Iterator[tuple[str, Any]]:
             yield f"{path}: item {i}", record
 
 
-class V2Rows:
-    """Export v2 records → `Row`s of the chosen project; `finish` makes the checks that need the whole file."""
-
-    def __init__(self, path: Path, project_id: str | None, stats: Counter):
-        self.path = path
-        self.project_id = project_id
-        self.stats = stats
-        self.chooser = ProjectChooser(project_id)
-        self.records = 0
-
-    def row(self, ctx: str, rec: Any) -> Row | None:
-        """The row of one record, or None when it has nothing for the project (counted); raises
-        `ProjectChooser.Several` at the first record of a second project when no project id was given."""
-        self.records += 1
+def _iter_v2(path: Path, fmt: str, project_id: str | None, stats: Counter) -> Iterator[Row]:
+    """The rows of the chosen project, one record at a time; what has nothing for the project is counted."""
+    chooser = ProjectChooser(project_id)
+    records = _v2_records(path, fmt)
+    n = 0
+    for ctx, rec in records:
+        n += 1
         if not isinstance(rec, dict) or not isinstance(rec.get("data_row"), dict):
             raise UserError(f"{ctx}: not a LabelBox Export v2 row (expected an object with 'data_row')")
         dr = rec["data_row"]
@@ -221,47 +209,31 @@ class V2Rows:
             raise UserError(f"{ctx}: this is a model-run export (experiments/…); export the labels from the project")
         if projects is not None and not isinstance(projects, dict):
             raise UserError(f"{ctx}: 'projects' must be an object keyed by project id")
-        pid, project = self.chooser.pick(projects or {})
+        try:
+            pid, project = chooser.pick(projects or {})
+        except ProjectChooser.Several:  # list every project of the export in the error
+            for _, more in records:
+                if isinstance(more, dict) and isinstance(more.get("projects"), dict):
+                    chooser.seen.update(more["projects"].keys())
+            raise UserError(f"{path}: the export holds several projects; choose one with --project-id: "
+                            f"{chooser.listing()}") from None
         if project is None:
-            self.stats["rows_not_in_project" if self.project_id and projects else "rows_without_labels"] += 1
-            return None
+            stats["rows_not_in_project" if project_id and projects else "rows_without_labels"] += 1
+            continue
         labels = project.get("labels") if isinstance(project, dict) else None
         if labels is not None and not isinstance(labels, list):
             raise UserError(f"{ctx}: projects.{pid}.labels must be a list")
         media = rec.get("media_attributes") or {}
-        return Row(ctx=ctx, data_row_id=drid, global_key=_str(dr.get("global_key")),
-                   external_id=_str(dr.get("external_id")), row_data=_str(dr.get("row_data")), project_id=pid,
-                   media_attributes=media if isinstance(media, dict) else {},
-                   metadata=rec.get("metadata_fields") or [], labels=labels or [], fmt="v2")
-
-    def several_projects(self, rest: Iterator[tuple[str, Any]]) -> UserError:
-        """The error for an export with several projects, listing them all (`rest`: the records not read yet)."""
-        for _, rec in rest:
-            if isinstance(rec, dict) and isinstance(rec.get("projects"), dict):
-                self.chooser.seen.update(rec["projects"].keys())
-        return UserError(f"{self.path}: the export holds several projects; choose one with --project-id: "
-                         f"{self.chooser.listing()}")
-
-    def finish(self) -> None:
-        if self.records == 0:
-            raise UserError(f"{self.path}: the export has no data rows")
-        if self.project_id is not None and self.project_id not in self.chooser.seen:
-            found = self.chooser.listing() or "none"
-            raise UserError(f"{self.path}: project id {self.project_id} is not in this export; projects found: {found}")
-        self.stats["rows_read"] = self.records
-
-
-def _iter_v2(path: Path, fmt: str, project_id: str | None, stats: Counter) -> Iterator[Row]:
-    reader = V2Rows(path, project_id, stats)
-    records = _v2_records(path, fmt)
-    for ctx, rec in records:
-        try:
-            row = reader.row(ctx, rec)
-        except ProjectChooser.Several:
-            raise reader.several_projects(records) from None
-        if row is not None:
-            yield row
-    reader.finish()
+        yield Row(ctx=ctx, data_row_id=drid, global_key=_str(dr.get("global_key")),
+                  external_id=_str(dr.get("external_id")), row_data=_str(dr.get("row_data")), project_id=pid,
+                  media_attributes=media if isinstance(media, dict) else {},
+                  metadata=rec.get("metadata_fields") or [], labels=labels or [], fmt="v2")
+    if n == 0:
+        raise UserError(f"{path}: the export has no data rows")
+    if project_id is not None and project_id not in chooser.seen:
+        found = chooser.listing() or "none"
+        raise UserError(f"{path}: project id {project_id} is not in this export; projects found: {found}")
+    stats["rows_read"] = n
 
 
 def first_place(path: Path, fmt: str, data_row_id: str) -> str:

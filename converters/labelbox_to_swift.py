@@ -10,42 +10,30 @@ See converters/README.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tqdm import tqdm  # noqa: E402
 
+from common.cli import Parser  # noqa: E402
 from common.errors import UserError, run_cli  # noqa: E402
-from common.jsonl import LineChunk, iter_jsonl_chunk, line_chunks  # noqa: E402
-from common.parallel import BrokenProcessPool, can_fork, forked_pool, ordered_map, usable_cpus  # noqa: E402
-from converters.deeptrace_core import (  # noqa: E402
+from converters.dataset_writer import (  # noqa: E402
     DatasetWriter,
-    MediaResolver,
-    Parser,
     SplitRule,
-    TraceOptions,
     Video,
-    WriterPart,
     add_output_args,
-    build_traces,
     format_counts,
-    media_geometry,
-    missing_media_error,
     output_variants,
     report,
-    scan_real_videos,
 )
 from converters.labelbox_export import (  # noqa: E402
     LABEL_MODES,
     Row,
-    V2Rows,
     detect_format,
     first_place,
     iter_rows,
@@ -53,6 +41,8 @@ from converters.labelbox_export import (  # noqa: E402
     parse_label,
     select_labels,
 )
+from converters.labelbox_traces import TraceOptions, build_traces  # noqa: E402
+from converters.media_files import MediaResolver, media_geometry, missing_media_error, scan_real_videos  # noqa: E402
 
 SKIP_KEYS = ("rows_without_labels", "rows_not_in_project", "labels_not_in_project", "skipped_labels",
              "rows_with_only_skipped_labels", "labels_not_first", "labels_not_benchmark", "labels_without_traces",
@@ -100,24 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--source-field", action="append", default=[], metavar="NAME",
                    help="data-row metadata field giving meta.source, e.g. the generator; repeatable; "
                         "default: source, generator")
-    g.add_argument("--workers", default="auto", type=_workers_arg, metavar="N",
-                   help="processes converting an Export v2 NDJSON file in chunks, merged in file order (the output "
-                        "is the same as with 1); default auto: the usable CPUs, at most 8, for a file of 8 MiB or "
-                        "more, else 1")
     add_output_args(p)
     return p
-
-
-def _workers_arg(text: str) -> str | int:
-    if text == "auto":
-        return text
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of processes (1 or more) or auto, got {text!r}")
-    return n
 
 
 def _names(values: list[str]) -> frozenset[str] | None:
@@ -127,7 +101,7 @@ def _names(values: list[str]) -> frozenset[str] | None:
 
 @dataclass
 class Settings:
-    """What converting a data row needs; module state in worker processes (they are forked, see `_convert_chunk`)."""
+    """What converting a data row needs."""
 
     export: Path
     fmt: str
@@ -137,9 +111,6 @@ class Settings:
     frames_dir: Path
     opts: TraceOptions
     source_names: set[str]
-    variants: list[str]
-    bbox_format: str
-    split_rule: SplitRule
 
 
 class SharedFiles:
@@ -156,7 +127,7 @@ class SharedFiles:
 
 
 def convert_rows(rows: Iterable[Row], s: Settings, writer: DatasetWriter, counter: Counter, missing: list[dict],
-                 files: SharedFiles | list[int], projects: Counter) -> None:
+                 files: SharedFiles, projects: Counter) -> None:
     """Write the samples of each row's traces; what is left out is counted in `counter` (missing media listed in
     `missing`), the files of the videos written go to `files` (hash of the path) and their projects to `projects`."""
     for row in rows:
@@ -200,114 +171,17 @@ def convert_rows(rows: Iterable[Row], s: Settings, writer: DatasetWriter, counte
                          extra={"data_row_id": row.data_row_id, "project_id": row.project_id}), row.ctx)
 
 
-class Tally(NamedTuple):
-    """What a conversion counted besides the samples: skips and fix-ups, missing media, files, projects."""
-
-    counter: Counter
-    missing: list[dict]
-    files: SharedFiles
-    projects: Counter
-
-    @classmethod
-    def new(cls) -> Tally:
-        counter: Counter = Counter()
-        return cls(counter, [], SharedFiles(counter), Counter())
-
-
-def convert_export(s: Settings, writer: DatasetWriter, progress: bool) -> Tally:
-    """The whole export in one pass: the reference for every result and every error."""
-    tally = Tally.new()
-    rows = iter_rows(s.export, s.fmt, s.project_id, tally.counter)
-    convert_rows(tqdm(rows, desc="data rows", unit="row", disable=None if progress else True), s, writer,
-                 *tally)
-    return tally
-
-
-# An Export v2 NDJSON file at least this large is converted in chunks on worker processes (`--workers auto`): below,
-# starting them costs about what they save. Chunks: about four per worker, of 1 to 4 MiB (a worker holds one chunk,
-# its records and its samples at a time; the parent a few chunks' samples).
-PARALLEL_MIN_BYTES = 8 << 20
-MIN_CHUNK_BYTES, MAX_CHUNK_BYTES = 1 << 20, 4 << 20
-
-
-def chunk_bytes(size: int, workers: int) -> int:
-    return max(MIN_CHUNK_BYTES, min(MAX_CHUNK_BYTES, size // (workers * 4)))
-
-
-_settings: Settings | None = None  # set in the parent before the workers fork
-
-
-class ChunkResult(NamedTuple):
-    part: WriterPart
-    counter: Counter
-    missing: list[dict]
-    files: list[int]
-    projects: Counter
-    seen_projects: Counter
-    records: int
-
-
-def _convert_chunk(chunk: LineChunk) -> ChunkResult | None:
-    """A worker's share: the rows of one chunk into an in-memory writer; None on any error (the parent then
-    converts the export in one pass, which reports the error at its row, as it would have without workers)."""
-    s = _settings
-    assert s is not None
+def convert_export(s: Settings, writer: DatasetWriter, progress: bool) -> tuple[Counter, list[dict], SharedFiles,
+                                                                          Counter]:
+    """The whole export in one streaming pass: what was left out (counted), missing media, files, projects."""
     counter: Counter = Counter()
     missing: list[dict] = []
-    files: list[int] = []
+    files = SharedFiles(counter)
     projects: Counter = Counter()
-    try:
-        writer = DatasetWriter(None, s.variants, s.bbox_format, s.split_rule, subdirs=False)
-        reader = V2Rows(s.export, s.project_id, counter)
-        prefix = f"{s.export}:"
-        rows = (row for lineno, rec in iter_jsonl_chunk(s.export, chunk)
-                if (row := reader.row(prefix + str(lineno), rec)) is not None)
-        convert_rows(rows, s, writer, counter, missing, files, projects)
-    except Exception:  # noqa: BLE001 - any failure is redone, and reported, by the one-pass conversion
-        return None
-    return ChunkResult(writer.part(), counter, missing, files, projects, reader.chooser.seen, reader.records)
-
-
-def convert_in_chunks(s: Settings, writer: DatasetWriter, chunks: list[LineChunk], workers: int,
-                      progress: bool) -> Tally | None:
-    """`convert_export` with the rows parsed and converted on `workers` processes, merged in file order.
-
-    The output is the same, byte for byte. None, with `writer` to be discarded, where a chunk failed or the chunks
-    only fail together (a video in two chunks, several projects, no rows, the --project-id nowhere) or a worker
-    died: the one-pass conversion then reports the problem (or does the work).
-    """
-    global _settings
-    tally = Tally.new()
-    counter = tally.counter
-    seen: Counter = Counter()
-    records = 0
-    _settings = s
-    try:
-        with forked_pool(workers) as pool:
-            results = ordered_map(pool, _convert_chunk, chunks, in_flight=2 * workers)
-            with contextlib.closing(results), tqdm(total=sum(c.lines for c in chunks), desc="lines", unit="line",
-                                                   disable=None if progress else True) as bar:
-                for chunk, result in zip(chunks, results, strict=True):
-                    if result is None or not writer.merge(result.part):
-                        return None
-                    counter.update(result.counter)
-                    tally.missing.extend(result.missing)
-                    for key in result.files:
-                        tally.files.append(key)
-                    tally.projects.update(result.projects)
-                    seen.update(result.seen_projects)
-                    records += result.records
-                    bar.update(chunk.lines)
-    except BrokenProcessPool:  # a worker died (killed for memory?): one pass may still do
-        print("labelbox_to_swift.py: a worker process died; converting the export again in one process",
-              file=sys.stderr)
-        return None
-    finally:
-        _settings = None
-    if records == 0 or (len(seen) > 1 if s.project_id is None else s.project_id not in seen):
-        return None
-    counter["rows_read"] = records
-    return tally
+    rows = iter_rows(s.export, s.fmt, s.project_id, counter)
+    convert_rows(tqdm(rows, desc="data rows", unit="row", disable=None if progress else True), s, writer, counter,
+                 missing, files, projects)
+    return counter, missing, files, projects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,26 +197,11 @@ def main(argv: list[str] | None = None) -> int:
                  resolver=MediaResolver(roots), frames_dir=args.frames_dir or export.parent,
                  opts=TraceOptions(bbox_mode=args.bbox_mode, explanation_names=_names(args.explanation_feature),
                                    category_names=_names(args.category_feature), strict=args.strict),
-                 source_names=set(_names(args.source_field) or {"source", "generator"}), variants=variants,
-                 bbox_format=args.bbox_format, split_rule=split_rule)
+                 source_names=set(_names(args.source_field) or {"source", "generator"}))
     progress = not args.quiet
-    workers = _workers(args.workers, export, fmt)
-    chunks = line_chunks(export, chunk_bytes(export.stat().st_size, workers)) if workers > 1 else None
-
-    def new_writer() -> DatasetWriter:
-        return DatasetWriter(args.out, variants, args.bbox_format, split_rule, subdirs=subdirs)
-
-    writer = new_writer()
+    writer = DatasetWriter(args.out, variants, args.bbox_format, split_rule, subdirs=subdirs)
     try:
-        tally = None
-        if chunks is not None and len(chunks) > 1:
-            tally = convert_in_chunks(s, writer, chunks, min(workers, len(chunks)), progress)
-            if tally is None:
-                writer.abort()
-                writer = new_writer()
-        if tally is None:
-            tally = convert_export(s, writer, progress)
-        counter, missing, files, projects = tally
+        counter, missing, files, projects = convert_export(s, writer, progress)
         if missing and not args.skip_missing:
             raise missing_media_error(missing, roots)
         if args.real_videos:
@@ -372,16 +231,6 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             print(f"skipped {len(missing)} data rows whose video is missing (listed in stats.json)")
     return 0
-
-
-def _workers(value: str | int, export: Path, fmt: str) -> int:
-    """Worker processes for `--workers`: auto = the usable CPUs (at most 8) for an Export v2 NDJSON file of
-    PARALLEL_MIN_BYTES or more, else 1 (one pass). Other formats are one JSON document: always one pass."""
-    if fmt != "v2-ndjson" or not can_fork():
-        return 1
-    if value == "auto":
-        return min(usable_cpus(), 8) if export.stat().st_size >= PARALLEL_MIN_BYTES else 1
-    return int(value)
 
 
 def _why(counter: Counter) -> str:

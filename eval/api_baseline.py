@@ -27,9 +27,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import prompts  # noqa: E402
-from common.argtypes import non_negative_int, positive_float, positive_int  # noqa: E402
+from common.argtypes import non_negative_int, optional_float, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
 from common.jsonl import write_jsonl  # noqa: E402
+from common.outputs import check_output_file  # noqa: E402
 from eval.join import assistant_text, media_paths, read_records  # noqa: E402
 from eval.judge import Judge, JudgeError, JudgeRequest  # noqa: E402
 from eval.report_media import (  # noqa: E402
@@ -236,15 +237,6 @@ def plan_for(record: dict[str, Any], ctx: str, media: MediaIndex, prompt_mode: s
 # --- CLI -----------------------------------------------------------------------------------------------------------
 
 
-def _temperature(text: str) -> float | None:
-    if text.lower() in ("none", "default", ""):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="api_baseline.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -265,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-format", choices=("jpeg", "png"), default="jpeg", help="frame encoding (jpeg)")
     parser.add_argument("--jpeg-quality", type=positive_int, default=90, metavar="Q", help="default 90")
     parser.add_argument("--detail", choices=("auto", "low", "high"), help="OpenAI image detail (default: not sent)")
-    parser.add_argument("--temperature", type=_temperature, default=0.0,
+    parser.add_argument("--temperature", type=optional_float, default=0.0,
                         help="default 0; 'none' sends none (reasoning models such as gpt-5 accept only their default)")
     parser.add_argument("--max-tokens", type=positive_int, default=None, metavar="N", help="default: not sent")
     parser.add_argument("--media-root", action="append", default=[], metavar="DIR",
@@ -299,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             raise UserError(f"--prompt {prompt_mode}: not auto, zero-shot, reference or an existing file")
         prompt_mode, prompt_text = "file", path.read_bytes().decode("utf-8")
+    check_output_file(args.out, "--out", "preds.jsonl")  # before the calls, not after them
     if Path(args.out).resolve() == Path(args.references).resolve():
         raise UserError(f"--out {args.out} is the references file")
     records = read_records(args.references, "a reference sample")
@@ -314,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(args)
     client = Judge(args.model, base_url=args.base_url, cache_path=cache_path(args), concurrency=args.concurrency,
                    max_retries=args.retries, timeout=args.timeout, budget=args.budget, temperature=args.temperature,
-                   max_tokens=args.max_tokens, name="API baseline", model_flag="--model")
+                   max_tokens=args.max_tokens, name="API baseline", model_flag="--model", cache_flag="--cache")
     requests = []
     for (line, record), plan in zip(records, plans, strict=True):
         key = json.dumps({"messages": describe(plan), "encoding": settings.describe()}, sort_keys=True,

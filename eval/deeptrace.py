@@ -15,6 +15,7 @@ from typing import Any
 
 import prompts
 from common.errors import UserError, where
+from eval import judging
 from eval import metrics as M
 from eval.join import Pair, reference_meta
 from eval.judge import JudgeRequest
@@ -35,9 +36,10 @@ def judge_messages(reference: str, prediction: str) -> list[dict[str, str]]:
     """App. D prompt + one more pair in the style of its examples (our reconstruction: the paper shows no slots).
 
     The whole prompt is one user message: the paper's text, a blank line, then
-    `Ground Truth: '<reference>'` / `Predicted   : '<prediction>'` / `Answer      :` (whitespace-normalised texts).
+    `Ground Truth: '<reference>'` / `Predicted   : '<prediction>'` / `Answer      :` (whitespace-normalised texts,
+    each cut to eval/judging.py's MAX_TEXT_CHARS).
     """
-    reference, prediction = " ".join(reference.split()), " ".join(prediction.split())
+    reference, prediction = (judging.cap(" ".join(t.split())) for t in (reference, prediction))
     text = f"{JUDGE_PROMPT}\nGround Truth: '{reference}'\nPredicted   : '{prediction}'\nAnswer      :"
     return [{"role": "user", "content": text}]
 
@@ -182,28 +184,30 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
     judge_report = None
     judge = context.make_judge() if any(sample_pairs) or any(video_pairs) else None
     scores: dict[tuple[str, str], float] | None = None
-    judge_unparseable = 0
+    judge_unparseable = judge_failed = 0
+    partial: list[str] = []
     if judge is not None:
-        requests = [JudgeRequest(judge_messages(gt, pred), info={"task": NAME, "reference": gt, "prediction": pred})
-                    for gt, pred in to_judge]
-        results = judge.run(requests, parse_judge_score, desc="judging explanations")
-        failed = [r for r in results if r.status == "failed"]
-        if failed:
-            raise UserError(
-                f"judge: {len(failed)} of {len(results)} explanation calls failed (first: {failed[0].error}); replies "
-                f"received so far are cached in {judge.cache.path} - re-run the same command to resume, "
-                f"or pass --no-judge")
-        scores = {}
-        for pair, result in zip(to_judge, results, strict=True):
-            scores[pair] = result.value if result.status == "ok" else 0.0
-            judge_unparseable += result.status == "unparseable"
-        judge_report = {"model": judge.model, "prompt": f"prompts/{JUDGE_PROMPT_FILE}",
-                        "cache": str(judge.cache.path) if judge.cache.path else None, **judge.stats.as_dict()}
+        # A failed call leaves its samples out of explanation (and overall); eval/judging.py decides what is reported.
+        outcome = judging.run(
+            judge, {(gt, pred): JudgeRequest(judge_messages(gt, pred), info={"task": NAME, "reference": gt,
+                                                                             "prediction": pred})
+                    for gt, pred in to_judge},
+            parse_judge_score, worst=0.0, strict=getattr(args, "judge_strict", False), what="explanation calls",
+            desc="judging explanations")
+        judge_unparseable, judge_failed = outcome.unparseable, len(outcome.failed)
+        need = [(s, v) for s, v in zip(sample_pairs, video_pairs, strict=True) if s or v]
+        cov = judging.coverage(len(need), sum(s in outcome.failed or v in outcome.failed for s, v in need),
+                               getattr(args, "judge_min_coverage", judging.MIN_COVERAGE))
+        scores = outcome.scores if cov["status"] != "insufficient" else None
+        partial = ["explanation", "overall"] if cov["status"] == "partial" else []
+        judge_report = {**outcome.report, "prompt": f"prompts/{JUDGE_PROMPT_FILE}",
+                        "metrics": ["explanation", "overall"], "coverage": cov,
+                        "cut_texts": sum(judging.is_cut(t) for pair in to_judge for t in pair)}
 
     def explain(row: M.Row, pair: tuple[str, str] | None) -> M.Row:
         if scores is None or pair is None:
             return row
-        return M.with_explanation(row, scores[pair] if pair[1] else 0.0)
+        return M.with_explanation(row, scores.get(pair) if pair[1] else 0.0)  # a failed call: None, left out
 
     rows = [explain(row, p) for row, p in zip(rows, sample_pairs, strict=True)]
     video_rows = [explain(row, p) for row, p in zip(video_rows, video_pairs, strict=True)]
@@ -227,8 +231,9 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
         "unparseable": len(unparseable_lines),
         "predicted_fake": sum(g.label == FAKE for g in guesses),
         "predicted_real": sum(g.label == REAL for g in guesses),
-        "judged": len(to_judge) if judge is not None else 0,
+        "judged": len(to_judge) - judge_failed if judge is not None else 0,
         "judge_unparseable": judge_unparseable,
+        "judge_failed": judge_failed,
         "predicted_end": sum(g.label == FAKE and g.end is not None for g in guesses),
     }
     return {
@@ -247,6 +252,7 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
         "by_source": drop(M.breakdown(rows, lambda r: (r.source or "(unknown)",), time_iou=with_end), "overall"),
         "parse": {"issues": dict(sorted(issues.items())), "unparseable_lines": unparseable_lines[:50]},
         "judge": judge_report,
+        "partial": partial,  # metrics computed over the judged samples only (some judge calls failed)
         "settings": {"protocol": "per-sample (paper)", "compat": strict, "bbox_format": override or "from references",
                      "bootstrap": args.bootstrap, "seed": args.seed},
         "files": {"predictions": context.predictions, "references": context.references},

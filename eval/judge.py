@@ -6,9 +6,12 @@
 - An append-only JSONL cache: one line per completed call, written (and flushed) the moment the reply arrives, keyed by
   sha256(model, messages, sampling parameters). The messages hold the prompt, the reference and the prediction, so the
   key covers all four. A re-run or a resumed run (after a crash or kill) sends no call whose reply is in the cache.
-  Replies are stored raw and parsed on use, so a better reply parser needs no new calls.
+  Replies are stored raw and parsed on use, so a better reply parser needs no new calls. Only answers are stored:
+  failures and blank replies never are, so a re-run asks exactly the calls that have no answer yet.
 - A reply the `parse` function rejects is asked once more (a second call, also cached); two rejected replies make the
-  item "unparseable". Nothing else is guessed.
+  item "unparseable". A blank reply (a content filter, a length cut) is asked once more; two make the item fail.
+  A 200 that is not a chat completion fails the item. Nothing else is guessed.
+- What a failed item does to a task's metrics is eval/judging.py's business (partial or null, never a stop).
 - A request budget (HTTP requests sent by this run, retries included); a tqdm progress bar on stderr.
 - The API key is read only from the environment (OPENAI_API_KEY) by the client; it is never stored, logged or part of
   the cache key. A fully cached run needs no key and no network.
@@ -32,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from common.errors import UserError, where
 
 DEFAULT_MODEL = "gpt-4.1"
 KEY_ENV = "OPENAI_API_KEY"
@@ -75,6 +80,7 @@ class JudgeStats:
     retries: int = 0
     unparseable: int = 0
     failed: int = 0
+    empty: int = 0  # blank replies received (never cached; asked once more, then the item fails)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -86,24 +92,53 @@ def cache_key(model: str, messages: Sequence[dict[str, Any]], params: dict[str, 
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-class JudgeCache:
-    """Append-only JSONL: {"key", "model", "reply", "info", "time"} per completed call. Thread-safe."""
+_ENTRY_START = '{"key": '  # how every cache line begins (json.dumps of the entry, "key" first)
 
-    def __init__(self, path: str | os.PathLike[str] | None):
+
+class JudgeCache:
+    """Append-only JSONL: {"key", "model", "reply", "info", "time"} per completed call. Thread-safe.
+
+    Only answers are stored: blank replies never are (and are ignored in caches written before that rule). A line
+    cut short by a kill is skipped (that call is simply made again). A file that is not such a cache (not UTF-8, or
+    lines that are not cache entries) is refused with one line naming it, so that nothing is appended to it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None, flag: str = "--judge-cache"):
         self.path = Path(path) if path else None
+        self.flag = flag
         self.replies: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._fh = None
+        if self.path and self.path.is_dir():
+            raise UserError(f"{flag} {self.path}: is a directory; {flag} names the reply cache file (JSONL)")
         if self.path and self.path.exists():
-            with self.path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        entry = json.loads(line)
-                        key, reply = entry["key"], entry["reply"]
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a line cut short by a kill: that call is simply made again
-                    if isinstance(key, str) and isinstance(reply, str):
-                        self.replies.setdefault(key, []).append(reply)
+            self._load()
+
+    def _load(self) -> None:
+        with self.path.open("rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                body = raw.rstrip(b"\r\n")
+                try:
+                    line = body.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    if bad.reason == "unexpected end of data" and body.startswith(_ENTRY_START.encode()):
+                        continue  # a kill cut a multi-byte character short
+                    raise UserError(f"{where(self.path, lineno)}: not UTF-8 text ({bad.reason} at byte {bad.start + 1}"
+                                    f" of the line): {self.flag} must name a reply cache this tool wrote") from None
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    if line.startswith(_ENTRY_START) or _ENTRY_START.startswith(line):
+                        continue  # cut short by a kill
+                    entry = None
+                if not (isinstance(entry, dict) and isinstance(entry.get("key"), str)
+                        and isinstance(entry.get("reply"), str)):
+                    raise UserError(f"{where(self.path, lineno)}: not a reply cache entry (a JSON object with "
+                                    f"\"key\" and \"reply\"): {self.flag} must name a reply cache this tool wrote")
+                if entry["reply"].strip():
+                    self.replies.setdefault(entry["key"], []).append(entry["reply"])
 
     def get(self, key: str) -> list[str]:
         return list(self.replies.get(key, ()))
@@ -184,12 +219,13 @@ class Judge:
         progress: bool | None = None,
         name: str = "judge",
         model_flag: str = "--judge-model",
+        cache_flag: str = "--judge-cache",
     ):
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        self.cache = JudgeCache(cache_path)
+        self.cache = JudgeCache(cache_path, cache_flag)
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.timeout = timeout
@@ -275,17 +311,25 @@ class Judge:
 
     def _judge_one(self, key: str, request: JudgeRequest, parse: Callable[[str], Any]) -> JudgeResult:
         replies = self.cache.get(key)
-        calls = 0
+        calls = blanks = 0
         while True:
             result = self._resolve(replies, parse)
             if result is not None:
                 result.calls = calls
                 return result
             try:
-                reply = self._call(request.messages)
+                reply, finish = self._call(request.messages)
             except _ItemError as exc:
                 return JudgeResult("failed", None, replies, error=str(exc), calls=calls)
             calls += 1
+            if not reply.strip():  # not an answer (a content filter, a length cut): never cached, asked once more
+                blanks += 1
+                with self._count_lock:
+                    self.stats.empty += 1
+                if blanks >= 2:
+                    return JudgeResult("failed", None, replies, calls=calls,
+                                       error=f"empty reply twice (finish_reason {finish})")
+                continue
             self.cache.add(key, self.model, reply, request.info)
             replies.append(reply)
 
@@ -313,7 +357,8 @@ class Judge:
         ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
         return random.uniform(ceiling / 2, ceiling)
 
-    def _call(self, messages) -> str:
+    def _call(self, messages) -> tuple[str, str | None]:
+        """(the reply's text, its finish_reason) of one completed call; raises `_ItemError` when the item fails."""
         import openai
 
         try:
@@ -338,11 +383,16 @@ class Judge:
                 response = client.chat.completions.create(model=self.model, messages=list(messages), **self.params)
                 with self._count_lock:
                     self.stats.calls += 1
-                choice = response.choices[0] if response.choices else None
-                return (choice.message.content if choice and choice.message else None) or ""
+                choices = getattr(response, "choices", None)
+                choice = choices[0] if isinstance(choices, list) and choices else None
+                message = getattr(choice, "message", None)
+                if message is None:  # a 200 that is not a chat completion (a proxy's page, an error body)
+                    raise _ItemError("malformed reply (a 200 without choices[0].message)")
+                content = getattr(message, "content", None)
+                return (content if isinstance(content, str) else ""), getattr(choice, "finish_reason", None)
             except openai.APIStatusError as exc:
                 status = exc.status_code
-                last = f"HTTP {status}: {_short(exc)}"
+                last = f"HTTP {status}: {_short(_status_message(exc))}"
                 if status in FATAL_STATUS:
                     self._abort(f"{self.name} endpoint refused the request ({last}); check {KEY_ENV}, "
                                 f"{self.model_flag} {self.model!r} and the base URL")
@@ -354,8 +404,10 @@ class Judge:
                 last = f"timed out after {self.timeout:g} s"
             except openai.APIConnectionError as exc:
                 last = f"connection error: {_short(exc)}"
-            except Exception as exc:  # a malformed response body, for instance
-                raise _ItemError(f"{type(exc).__name__}: {_short(exc)}") from None
+            except _ItemError:
+                raise
+            except Exception as exc:  # a response body that is not JSON, for instance
+                raise _ItemError(f"malformed reply ({type(exc).__name__}: {_short(exc)})") from None
             if attempt == self.max_retries:
                 break
             with self._count_lock:
@@ -371,6 +423,15 @@ class Judge:
         self._stop.set()
 
 
-def _short(exc: BaseException, limit: int = 200) -> str:
+def _status_message(exc: Exception) -> str:
+    """The server's own error message, without the client's "Error code: 400 - " prefix."""
+    text = str(exc)
+    prefix = f"Error code: {getattr(exc, 'status_code', '')}"
+    text = text[len(prefix):].lstrip(" -") if text.startswith(prefix) else text
+    body = getattr(exc, "body", None)
+    return text or (body.strip() if isinstance(body, str) and body.strip() else "no message")
+
+
+def _short(exc: BaseException | str, limit: int = 200) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -2,8 +2,10 @@
 
     python eval/report.py --predictions preds.jsonl --references test.jsonl [--metrics metrics.json] --out report/
 
-Writes DIR/index.html + DIR/assets/ (matplotlib PNGs, frame thumbnails; no external URLs), atomically: built in a
-temporary directory beside DIR and renamed into place. Open DIR/index.html in any browser (file:// works).
+Writes DIR/index.html + DIR/assets/ (matplotlib PNGs, frame thumbnails; no external URLs), built in a temporary
+folder beside DIR, then put into place: a new or empty DIR is renamed into place; in a DIR an earlier report wrote,
+only that report's files (listed in DIR/.report-files.json) are replaced or removed, never the user's files beside
+them; any other non-empty DIR is refused. Open DIR/index.html in any browser (file:// works).
 
 - Metrics table with 95% CIs: from --metrics (eval/score.py --out; judge metrics included) or, without it, computed
   here by the task's scorer with --no-judge semantics (explanation and overall stay empty).
@@ -22,9 +24,7 @@ import html
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -34,7 +34,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.errors import UserError, run_cli  # noqa: E402
-from eval import tasks  # noqa: E402
+from common.outputs import check_owned_dir, write_owned_dir  # noqa: E402
+from eval import judging, tasks  # noqa: E402
 from eval.join import Pair, join  # noqa: E402
 from eval.judge import DEFAULT_MODEL, Judge, JudgeCache, cache_key  # noqa: E402
 from eval.report_cards import LABEL_ORDER, CardContext, build_cards  # noqa: E402
@@ -141,10 +142,11 @@ class MediaWriter:
 class JudgeLookup:
     """Per-sample judge scores, read (never requested) from eval/score.py's judge reply cache."""
 
-    def __init__(self, path: Path, model: str):
+    def __init__(self, path: Path, model: str, params: dict[str, Any] | None = None):
         self.path, self.model = path, model
         self.cache = JudgeCache(path)
-        self.params = Judge(model).params  # the same sampling parameters score.py's judge uses (part of the key)
+        # the sampling parameters score.py's judge used (part of the key): the metrics' record, else its defaults
+        self.params = params if isinstance(params, dict) else Judge(model).params
         self.found = 0
 
     def deeptrace(self, reference: str, prediction: str | None) -> tuple[float | None, str]:
@@ -174,7 +176,7 @@ def judge_lookup(args: argparse.Namespace, result: dict[str, Any] | None) -> Jud
         candidates.append(Path(str(Path(args.predictions).with_suffix("")) + ".judge.jsonl"))
     for path in candidates:
         if path.is_file():
-            return JudgeLookup(path, model)
+            return JudgeLookup(path, model, info.get("params"))
     if args.judge_cache:
         raise UserError(f"--judge-cache {args.judge_cache}: no such file")
     return None
@@ -391,6 +393,8 @@ def metrics_html(result: dict[str, Any] | None, module, compares: list[tuple[str
     judge = result.get("judge")
     if judge:
         notes.append(f"Explanation judge: {E(str(judge.get('model')))} ({E(str(judge.get('items')))} distinct pairs).")
+        if judging.warning(judge):  # failed judge calls: partial or null judge-based metrics
+            notes.append(f"<span class='warn' id='judge-partial'>{E(judging.warning(judge))}</span>")
     elif "explanation" in metrics:
         notes.append("Explanation and overall need the LLM judge: run <code>eval/score.py --out metrics.json</code> "
                      "with the judge and pass <code>--metrics</code>.")
@@ -495,26 +499,19 @@ def page_html(*, title: str, header: str, metrics: str, charts: str, breakdown: 
 # --- the report -----------------------------------------------------------------------------------------------------
 
 
+MANIFEST = ".report-files.json"  # in the report folder: the files the report wrote there (common/outputs.py)
+
+
+def check_out(out: str | os.PathLike[str], flag: str = "--out") -> None:
+    """Refuse, before any work, a folder the report may not write: a file, or a non-empty folder it did not make."""
+    check_owned_dir(out, MANIFEST, flag, "eval/report.py")
+
+
 def write_report(out: Path, build: Callable[[Path], None]) -> None:
-    """Build into a temporary directory beside `out`, then rename it into place (an older report is replaced)."""
-    out = out.resolve()
-    if out.exists() and not (out.is_dir() and ((out / "index.html").is_file() or not any(out.iterdir()))):
-        raise UserError(f"--out {out}: exists and is not a report directory (no index.html); choose another path")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        build(tmp)
-        tmp.chmod(0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.replace(out, old / "report")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    """Build into a temporary folder beside `out`, then put the files into place: a new or empty folder is renamed
+    into place; in a folder an earlier report wrote, only that report's files are replaced or removed (its
+    manifest lists them), and the user's own files beside them are left alone."""
+    write_owned_dir(out, build, manifest=MANIFEST, flag="--out", owner="eval/report.py", last="index.html")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -556,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
 def generate(args: argparse.Namespace, pairs: list[Pair] | None = None, verified: dict[str, int] | None = None,
              result: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the report; returns a summary. `pairs`/`result` may come from eval/score.py (--report)."""
+    check_out(args.out)  # before the work
     if pairs is None:
         pairs, verified = join(args.predictions, args.references)
     if not pairs:

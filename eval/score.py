@@ -14,10 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.argtypes import non_negative_int, positive_float, positive_int  # noqa: E402
+from common.argtypes import fraction, non_negative_int, optional_float, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, run_cli  # noqa: E402
 from common.jsonl import iter_jsonl, write_json  # noqa: E402
-from eval import tasks  # noqa: E402
+from common.outputs import check_output_file  # noqa: E402
+from eval import judging, tasks  # noqa: E402
 from eval.join import join  # noqa: E402
 from eval.judge import DEFAULT_MODEL, Judge, JudgeError  # noqa: E402
 
@@ -30,8 +31,9 @@ def build_parser(task_module=None, *, full: bool = True) -> argparse.ArgumentPar
     parser.add_argument("--predictions", required=full, metavar="JSONL", help="swift infer --result_path output")
     parser.add_argument("--references", required=full, metavar="JSONL",
                         help="the converter's JSONL the predictions were generated from (same order)")
-    parser.add_argument("--out", metavar="JSON", help="write the metrics JSON here (atomically)")
-    parser.add_argument("--report", metavar="DIR", help="also write the HTML report there (eval/report.py)")
+    parser.add_argument("--out", metavar="JSON", help="write the metrics JSON file here (atomically)")
+    parser.add_argument("--report", metavar="DIR", help="also write the HTML report there (eval/report.py): a new or "
+                                                        "empty folder, or one an earlier report wrote")
     parser.add_argument("--bootstrap", type=non_negative_int, default=1000, metavar="N",
                         help="bootstrap replicates for 95%% confidence intervals (0: none; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -43,7 +45,8 @@ def build_parser(task_module=None, *, full: bool = True) -> argparse.ArgumentPar
     judge.add_argument("--judge-model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL} (the paper's)")
     judge.add_argument("--judge-base-url", metavar="URL", help="default: $OPENAI_BASE_URL, else api.openai.com")
     judge.add_argument("--judge-cache", metavar="JSONL",
-                       help="append-only reply cache; a re-run resumes from it (default: <predictions>.judge.jsonl)")
+                       help="append-only cache of the judge's answers (never of failures: a re-run asks only the calls "
+                            "without an answer); default: <predictions>.judge.jsonl")
     judge.add_argument("--judge-concurrency", type=positive_int, default=16, metavar="N", help="default 16")
     judge.add_argument("--judge-retries", type=non_negative_int, default=6, metavar="N",
                        help="retries per call on 429/5xx/timeouts/dropped connections (default 6)")
@@ -51,6 +54,17 @@ def build_parser(task_module=None, *, full: bool = True) -> argparse.ArgumentPar
                        help="seconds per request (default 60)")
     judge.add_argument("--judge-budget", type=non_negative_int, default=None, metavar="N",
                        help="at most N HTTP requests in this run, retries included (default: unlimited)")
+    judge.add_argument("--judge-temperature", type=optional_float, default=0.0, metavar="T|none",
+                       help="sampling temperature (default 0); 'none' sends none (models that accept only their "
+                            "default)")
+    judge.add_argument("--judge-max-tokens", type=positive_int, default=None, metavar="N",
+                       help="max_tokens of each judge reply (default: not sent)")
+    judge.add_argument("--judge-min-coverage", type=fraction, default=judging.MIN_COVERAGE, metavar="F",
+                       help="when judge calls fail, judge-based metrics are computed over the judged samples and "
+                            "marked partial, or null if fewer than F of the samples that need them were judged "
+                            f"(default {judging.MIN_COVERAGE:g}); a re-run retries only the failed calls")
+    judge.add_argument("--judge-strict", action="store_true",
+                       help="all or nothing: any failed judge call stops the run and nothing is written")
     if task_module is not None:
         task_module.add_arguments(parser.add_argument_group(f"{task_module.NAME} options"))
     return parser
@@ -71,7 +85,7 @@ def make_judge_factory(args: argparse.Namespace):
         cache = args.judge_cache or str(Path(args.predictions).with_suffix("")) + ".judge.jsonl"
         return Judge(args.judge_model, base_url=args.judge_base_url, cache_path=cache,
                      concurrency=args.judge_concurrency, max_retries=args.judge_retries, timeout=args.judge_timeout,
-                     budget=args.judge_budget)
+                     budget=args.judge_budget, temperature=args.judge_temperature, max_tokens=args.judge_max_tokens)
 
     return make
 
@@ -88,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"{pre.references}: meta.task {name!r} is not a known task ({', '.join(tasks.TASKS)})")
     module = tasks.get(name) if name else None
     args = build_parser(module).parse_args(argv)
+    if args.out:  # refused before the work (and the judge's calls), not after it
+        check_output_file(args.out, "--out", "metrics.json")
+    if args.report:
+        from eval import report
+
+        report.check_out(args.report, "--report")
     pairs, verified = join(args.predictions, args.references)
     if not pairs:
         raise UserError(f"{args.references}: no references (empty file)")
@@ -100,12 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         write_json(args.out, result)
     if args.report:
-        from eval import report
-
         report.generate(report.build_parser().parse_args(
             ["--predictions", args.predictions, "--references", args.references, "--out", args.report,
              "--task", result.get("task") or name]), pairs, verified, result)
     print(module.format_table(result))
+    warning = judging.warning(result.get("judge"))
+    if warning:
+        print(f"score.py: warning: {warning}", file=sys.stderr)
     return 0
 
 

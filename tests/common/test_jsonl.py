@@ -16,8 +16,6 @@ from common.jsonl import (
     dumps,
     has_non_finite,
     iter_jsonl,
-    iter_jsonl_chunk,
-    line_chunks,
     loads,
     read_jsonl,
     write_jsonl,
@@ -136,62 +134,11 @@ def test_write_jsonl_round_trip(tmp_path):
     assert all(_same(a, b) for a, b in zip(read_jsonl(path), records[:3] + records[3:], strict=True))
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# line_chunks / iter_jsonl_chunk: a file cut for workers reads as iter_jsonl reads it
-
-
-_lines = st.lists(
-    st.sampled_from(["", " ", "\t", "\u00a0", "\u3000 "])  # blank, also in Unicode's sense only
-    | _values.map(lambda v: json.dumps(v, ensure_ascii=False)),
-    max_size=30)
-
-
-@settings(max_examples=300, deadline=None)
-@given(_lines, st.booleans(), st.integers(1, 400))
-def test_chunks_read_as_the_whole_file_reads(tmp_path_factory, lines, newline_at_end, target):
-    path = tmp_path_factory.mktemp("chunks") / "x.jsonl"
-    path.write_bytes(("\n".join(lines) + ("\n" if newline_at_end and lines else "")).encode())
-    chunks = line_chunks(path, target)
-    data = path.read_bytes()
-    assert [c.start for c in chunks] == [0, *(c.end for c in chunks[:-1])][:len(chunks)]  # contiguous
-    assert (chunks[-1].end if chunks else 0) == len(data)  # the whole file
-    assert all(data[c.end - 1:c.end] == b"\n" for c in chunks[:-1])  # whole lines
-    assert all(c.end - c.start >= target for c in chunks[:-1])  # each chunk but the last reaches the target
-    assert [c.first_line for c in chunks] == [1 + sum(c.lines for c in chunks[:i]) for i in range(len(chunks))]
-    assert sum(c.lines for c in chunks) == data.count(b"\n") + (data[-1:] not in (b"", b"\n"))
-    got = [rec for c in chunks for rec in iter_jsonl_chunk(path, c)]
-    assert len(got) == len(want := list(iter_jsonl(path)))
-    assert all(a[0] == b[0] and _same(a[1], b[1]) for a, b in zip(got, want, strict=True))
-
-
-def test_chunks_refuse_carriage_returns(tmp_path):
-    (tmp_path / "x.jsonl").write_bytes(b'{"a": 1}\r\n{"b": 2}\r\n')
-    assert line_chunks(tmp_path / "x.jsonl", 4) is None  # text mode would end lines at a lone \r too
-
-
-def test_chunk_errors_name_the_line(tmp_path):
-    path = tmp_path / "x.jsonl"
-    path.write_bytes(b'{"a": 1}\n[2]\n\n{oops\n[3]\n')
-    chunks = line_chunks(path, 6)  # a chunk ends at the first newline 6 bytes or more after its start
-    assert [(c.first_line, c.lines) for c in chunks] == [(1, 1), (2, 3), (5, 1)]
-    assert list(iter_jsonl_chunk(path, chunks[0])) == [(1, {"a": 1})]
-    assert list(iter_jsonl_chunk(path, chunks[2])) == [(5, [3])]
-    with pytest.raises(UserError) as ours:
-        list(iter_jsonl_chunk(path, chunks[1]))
-    with pytest.raises(UserError) as whole:
-        list(iter_jsonl(path))
-    assert str(ours.value) == str(whole.value) == (f"{path}:4: invalid JSON: Expecting property name enclosed in "
-                                                   "double quotes (column 2)")
-
-
 def test_not_utf8_names_the_line(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_bytes(b'{"a": 1}\n' * 3000 + b'{"a": "\xff"}\n')  # past text mode's first read-ahead
     with pytest.raises(UserError, match=r"x\.jsonl:3001: not UTF-8 text \(invalid start byte at byte 8 of the line\)"):
         list(iter_jsonl(path))
-    (chunk,) = line_chunks(path, 1 << 20)
-    with pytest.raises(UserError, match=r"x\.jsonl:3001: not UTF-8 text \(invalid start byte at byte 8 of the line\)"):
-        list(iter_jsonl_chunk(path, chunk))
 
 
 @settings(max_examples=300, deadline=None)

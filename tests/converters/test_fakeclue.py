@@ -165,8 +165,9 @@ def test_bad_input_is_one_line(sample, tmp_path: Path) -> None:
          r"label.json: record 1 \(deepfake/fake/000000.png\): `label` must be 0 \(fake\) or 1 \(real\), got 2"),
         (_bad(tmp_path, "bool.json", [{**good, "label": True}]), r"`label` must be 0 \(fake\) or 1 \(real\), got True"),
         (_bad(tmp_path, "img.json", [{**good, "image": ""}]), r"record 1: `image` must be a non-empty path string"),
-        (_bad(tmp_path, "conv.json", [{**good, "conversations": good["conversations"][:1]}]),
-         r"conversations must alternate human, gpt and end with gpt \(got human\)"),
+        (_bad(tmp_path, "conv.json", [{**good, "conversations": good["conversations"][:1] * 2}]),
+         r"conversations must alternate human, gpt and end with gpt, or be the one human turn of an "
+         r"evaluation-only record \(got human, human\)"),
         (_bad(tmp_path, "role.json", [{**good, "conversations": [{"from": "bot", "value": "x"}]}]),
          r"conversations\[1\] is from 'bot'; expected human or gpt"),
         (_bad(tmp_path, "jsonl.json", json.dumps(good) + "\n{oops\n"), r"jsonl.json:2: invalid JSON"),
@@ -182,3 +183,27 @@ def test_bad_input_is_one_line(sample, tmp_path: Path) -> None:
         run(annotation, "--image-root", images, "--out", tmp_path / "bad.json")
     with pytest.raises(UserError, match=r"argument --limit: expected an integer >= 1, got 0 \(see --help\)"):
         run(annotation, "--image-root", images, "--out", tmp_path / "bad.jsonl", "--limit", 0)
+
+
+def test_question_only_records_convert_for_inference(sample, tmp_path: Path) -> None:
+    """An evaluation-only layout: the human turn without the gpt answer becomes a question-only row."""
+    _, images, recs = sample
+    recs = [dict(r) for r in recs[:4]]
+    for r in recs[1:3]:
+        r["conversations"] = r["conversations"][:1]
+    out = tmp_path / "q.jsonl"
+    assert run(write_annotation(tmp_path / "q.json", recs), "--image-root", images, "--out", out) == 0
+    rows = read_jsonl(out)
+    assert [len(r["messages"]) for r in rows] == [2, 1, 1, 2]
+    assert rows[1]["messages"] == [{"role": "user", "content": QUESTION}]
+    assert rows[1]["meta"]["answer"] is None and rows[1]["meta"]["label"] == "real"
+    stats = json.loads((tmp_path / "q.stats.json").read_text())
+    assert stats["question_only"] == 2 and stats["checks"]["answer_without_verdict"] == 0
+
+
+def test_the_converter_imports_nothing_from_eval() -> None:
+    code = ("import sys; import converters.fakeclue_to_swift; "
+            "print(sorted(m for m in sys.modules if m == 'eval' or m.startswith('eval.')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

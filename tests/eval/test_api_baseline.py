@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -252,3 +253,50 @@ def test_judge_client_builds_lazy_requests_once_and_only_when_sent(tmp_path, mon
         assert built == [] and len(server.log) == 2  # answered from the cache: nothing built, nothing sent
     with pytest.raises(ValueError, match="explicit key"):
         Judge("m").key(JudgeRequest(lambda: []))
+
+
+def test_blank_replies_are_not_predictions_and_outputs_are_checked_first(tmp_path):
+    """An empty reply (a content filter) is never cached or written as the model's answer: asked once more, then the
+    request fails; a re-run asks only it. --out naming a folder is refused before any request; the result file gets
+    ordinary permissions."""
+    refs = write(tmp_path / "test.jsonl", videos_and_refs(tmp_path)[:2])
+    out = tmp_path / "preds.jsonl"
+    filtered = {"on": True}
+
+    def content_filter(request):
+        if filtered["on"] and len(images_in(request)) == 3:  # the v1 clip
+            return {"reply": "", "finish_reason": "content_filter"}
+        return by_frames(request)
+
+    with JudgeServer(content_filter) as server:
+        (tmp_path / "folder").mkdir()
+        proc = run(["--model", "m", "--base-url", server.base_url, "--references", refs, "--out", tmp_path / "folder"],
+                   tmp_path)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert f"--out {tmp_path / 'folder'}: is a directory" in proc.stderr and server.log == []
+
+        proc = run(["--model", "m", "--base-url", server.base_url, "--references", refs, "--out", out,
+                    "--concurrency", "1"], tmp_path)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+        assert "1 of 2 requests failed" in proc.stderr and "empty reply twice (finish_reason content_filter)" in \
+            proc.stderr
+        assert not out.exists() and len(server.log) == 3  # v0 once, v1 twice
+        cache = tmp_path / "preds.api.jsonl"
+        assert [json.loads(line)["reply"] for line in cache.read_text().splitlines()] == [REPLIES[2]]
+
+        # --keep-failed writes it with an empty response and says so (scored as unparseable, never cached)
+        umask = os.umask(0)
+        os.umask(umask)  # (read) the umask the tool inherits
+        proc = run(["--model", "m", "--base-url", server.base_url, "--references", refs, "--out", out,
+                    "--keep-failed"], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
+        assert [line["api"]["status"] for line in lines] == ["ok", "failed"] and lines[1]["response"] == ""
+        assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # not owner-only
+        assert len(cache.read_text().splitlines()) == 1
+
+        filtered["on"] = False
+        proc = run(["--model", "m", "--base-url", server.base_url, "--references", refs, "--out", out], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert len(server.log) == 6 and "1 cached, 1 calls" in proc.stdout  # only the failed one asked again
+        assert json.loads(out.read_text().splitlines()[1])["response"] == REPLIES[3]

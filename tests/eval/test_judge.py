@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from common.errors import UserError
 from eval.deeptrace import JUDGE_PROMPT, judge_messages, parse_judge_score
 from eval.judge import Judge, JudgeCache, JudgeError, JudgeRequest, cache_key, retry_after_seconds
 from tests.support.judge_server import JudgeServer, rule_judge
@@ -218,3 +219,79 @@ def test_cache_survives_a_torn_last_line(tmp_path):
     cache.close()
     assert JudgeCache(path).get("k2") == ["0.5"]
     assert all(json.loads(line)["key"] for line in path.read_text().splitlines()[-1:])
+
+
+def test_blank_replies_are_never_cached_and_asked_once_more(tmp_path):
+    # a blank reply then an answer: the answer counts, only it is cached
+    with JudgeServer(sequence({"reply": "", "finish_reason": "content_filter"}, {"reply": "0.5"})) as server:
+        judge = make(server, tmp_path)
+        (result,) = judge.run([request("a")], parse_judge_score)
+    assert (result.status, result.value, result.calls) == ("ok", 0.5, 2) and judge.stats.empty == 1
+    assert [json.loads(line)["reply"] for line in (tmp_path / "cache.jsonl").read_text().splitlines()] == ["0.5"]
+    # two blank replies (whitespace is blank too): the item fails, nothing is cached, a re-run asks again
+    with JudgeServer(sequence({"reply": "  \n", "finish_reason": "content_filter"},
+                                   {"reply": "", "finish_reason": "content_filter"})) as server:
+        (result,) = make(server, tmp_path).run([request("b")], parse_judge_score)
+        assert result.status == "failed" and result.error == "empty reply twice (finish_reason content_filter)"
+        assert len(server.log) == 2
+    assert len((tmp_path / "cache.jsonl").read_text().splitlines()) == 1
+    with JudgeServer(sequence()) as server:
+        (result,) = make(server, tmp_path).run([request("b")], parse_judge_score)
+    assert result.value == 1.0 and len(server.log) == 1
+
+
+def test_blank_replies_in_an_old_cache_are_not_answers(tmp_path):
+    """Caches written before blank replies were refused may hold them: they are skipped, and the call is made."""
+    with JudgeServer(sequence()) as server:
+        judge = make(server, tmp_path)
+        key = judge.key(request("a"))
+        (tmp_path / "cache.jsonl").write_text(json.dumps({"key": key, "model": "judge-test", "reply": ""}) + "\n"
+                                              + json.dumps({"key": key, "model": "judge-test", "reply": " "}) + "\n")
+        (result,) = judge.run([request("a")], lambda r: r)
+    assert (result.status, result.value, result.replies, result.calls) == ("ok", "1", ["1"], 1)
+    assert len(server.log) == 1
+
+
+def test_a_malformed_200_fails_the_item_and_is_not_cached(tmp_path):
+    script = sequence({"raw": "<html>proxy error</html>"}, {"payload": {"object": "error"}},
+                      {"payload": {"choices": []}})
+    with JudgeServer(script) as server:
+        results = make(server, tmp_path, concurrency=1).run([request(c) for c in "abcd"], parse_judge_score)
+    assert [r.status for r in results] == ["failed", "failed", "failed", "ok"]
+    assert results[0].error.startswith("malformed reply (JSONDecodeError: ")
+    assert results[1].error == results[2].error == "malformed reply (a 200 without choices[0].message)"
+    assert [e["outcome"] for e in server.log] == ["malformed"] * 3 + ["answered"]
+    assert len((tmp_path / "cache.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_content_filter_400_names_the_servers_message(tmp_path):
+    with JudgeServer(lambda r: {"status": 400, "message": "The response was filtered (content management policy)"}
+                     ) as server:
+        (result,) = make(server, tmp_path).run([request("x")], parse_judge_score)
+    assert result.error == "HTTP 400: The response was filtered (content management policy)"
+    assert len(server.log) == 1 and not (tmp_path / "cache.jsonl").exists()  # not retried, not cached
+
+
+def test_a_file_that_is_not_a_reply_cache_is_refused_and_left_alone(tmp_path):
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(b'{"key": "k", "model": "m", "reply": "1"}\n\xff\xd8\xff\xe0 JFIF\n')
+    with pytest.raises(UserError, match=r"photo.jpg:2: not UTF-8 text \(invalid start byte at byte 1 of the line\): "
+                                        r"--judge-cache must name a reply cache"):
+        JudgeCache(binary)
+    notes = tmp_path / "notes.txt"
+    notes.write_text('{"key": "k", "model": "m", "reply": "1"}\nmy notes\n')
+    with pytest.raises(UserError, match=r"notes.txt:2: not a reply cache entry"):
+        JudgeCache(notes, "--cache")
+    listing = tmp_path / "preds.jsonl"
+    listing.write_text('{"response": "FAKE"}\n')
+    with pytest.raises(UserError, match=r"preds.jsonl:1: not a reply cache entry"):
+        JudgeCache(listing)
+    with pytest.raises(UserError, match="is a directory"):
+        JudgeCache(tmp_path)
+    assert notes.read_text() == '{"key": "k", "model": "m", "reply": "1"}\nmy notes\n'
+    # a kill in the middle of a multi-byte character is a torn line, not a foreign file
+    cache = tmp_path / "cache.jsonl"
+    cache.write_bytes('{"key": "k1", "model": "m", "reply": "1"}\n{"key": "k2", "model": "m", "reply": "é'
+                      .encode()[:-1] + b"\n" + b'{"key": "k3", "model": "m", "reply": "0"}\n')
+    loaded = JudgeCache(cache)
+    assert loaded.get("k1") == ["1"] and loaded.get("k2") == [] and loaded.get("k3") == ["0"]

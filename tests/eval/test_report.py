@@ -126,7 +126,7 @@ def test_deeptrace_report_in_chromium(scored, browser, tmp_path):
     html = (out / "index.html").read_text(encoding="utf-8")
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html)
     assert "<script>console.error(2)</script>" not in html  # the model's text is data, escaped for the script tag
-    assert sorted(p.name for p in out.iterdir()) == ["assets", "index.html"]
+    assert sorted(p.name for p in out.iterdir()) == [".report-files.json", "assets", "index.html"]  # + its manifest
     data = page_data(out)
     for card in data["cards"]:
         for frame in card["frames"]:
@@ -394,3 +394,53 @@ def test_errors_are_one_line_and_output_is_atomic(scored, tmp_path):
                         "--no-progress"]) == 0
     html = (tmp_path / "m" / "index.html").read_text(encoding="utf-8")
     assert "Pictures missing: 20 video not found" in html
+
+
+def test_report_folder_keeps_the_users_files(scored, tmp_path):
+    """A report re-written into its folder replaces only its own files (listed in .report-files.json); a non-empty
+    folder it did not write — an old report's index.html with the user's notes.txt and sub/data.csv beside it — is
+    refused untouched, by report.py and by score.py --report (before scoring)."""
+    tmp, ref_path, pred_path, refs = scored
+    out = tmp_path / "r"
+    base = ["--predictions", str(pred_path), "--references", str(ref_path), "--out", str(out), "--bootstrap", "0",
+            "--no-progress"]
+    assert report.main([*base, "--no-frames"]) == 0
+    (out / "notes.txt").write_text("my notes")
+    (out / "sub").mkdir()
+    (out / "sub" / "data.csv").write_text("a,b\n1,2\n")
+    assert report.main(base) == 0  # with frames: more files of its own
+    own = json.loads((out / report.MANIFEST).read_text())["files"]
+    assert "index.html" in own and sum(f.startswith("assets/media/") for f in own) == 18
+    assert "notes.txt" not in own and "sub/data.csv" not in own
+    assert report.main([*base, "--no-frames"]) == 0
+    assert not (out / "assets" / "media").exists()
+    assert (out / "notes.txt").read_text() == "my notes" and (out / "sub" / "data.csv").read_text() == "a,b\n1,2\n"
+    assert len(page_data(out)["cards"]) == 12
+
+    old = tmp_path / "old_report"
+    (old / "sub").mkdir(parents=True)
+    before = {"index.html": "<html>an older report</html>", "notes.txt": "my notes", "sub/data.csv": "1,2\n"}
+    for name, text in before.items():
+        (old / name).write_text(text)
+    proc = run_cli(["--predictions", pred_path, "--references", ref_path, "--out", old], tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "is not a report directory" in proc.stderr
+    proc = subprocess.run([sys.executable, str(ROOT / "eval" / "score.py"), "--predictions", str(pred_path),
+                           "--references", str(ref_path), "--no-judge", "--out", str(tmp_path / "m.json"),
+                           "--report", str(old)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and f"--report {old}: is not a report" in proc.stderr
+    assert not (tmp_path / "m.json").exists()
+    assert {p.relative_to(old).as_posix(): p.read_text() for p in old.rglob("*") if p.is_file()} == before
+
+
+def test_report_marks_partial_judge_metrics(scored, tmp_path):
+    tmp, ref_path, pred_path, refs = scored
+    result = json.loads((tmp / "metrics.json").read_text())
+    result["judge"].update(failed=1, failures={"HTTP 400: content filter": 1},
+                           coverage={"status": "partial", "needed": 7, "scored": 6, "failed": 1, "fraction": 0.857,
+                                     "min_coverage": 0.8})
+    (tmp_path / "m.json").write_text(json.dumps(result))
+    assert report.main(["--predictions", str(pred_path), "--references", str(ref_path), "--out", str(tmp_path / "r"),
+                        "--metrics", str(tmp_path / "m.json"), "--no-frames", "--no-progress"]) == 0
+    html = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    note = re.search(r"<span class='warn' id='judge-partial'>(.*?)</span>", html).group(1)
+    assert "explanation and overall: PARTIAL, over 6 of 7 samples" in note and "HTTP 400: content filter (1)" in note

@@ -201,12 +201,15 @@ def test_reference_errors_are_one_line(tmp_path):
 
 
 def test_judge_problems_are_one_line_and_write_nothing(tmp_path):
+    """A judge that cannot run at all (no key, refused credentials) stops the run; so does any failed call under
+    --judge-strict (without it failed calls make the judge-based metrics partial: tests/eval/test_judge_failures.py)."""
     refs, preds = files(tmp_path, standard_set())
     args = ["--predictions", preds, "--references", refs, "--out", "m.json", "--bootstrap", "0"]
     msg = one_line_error(run(args, cwd=tmp_path, key=False))
     assert "OPENAI_API_KEY is not set" in msg
     with JudgeServer(lambda r: {"status": 500}) as server:
-        msg = one_line_error(run([*args, "--judge-base-url", server.base_url, "--judge-retries", "0"], cwd=tmp_path))
+        msg = one_line_error(run([*args, "--judge-base-url", server.base_url, "--judge-retries", "0",
+                                  "--judge-strict"], cwd=tmp_path))
     assert "7 of 7 explanation calls failed" in msg and "HTTP 500" in msg and "re-run" in msg
     with JudgeServer(lambda r: {"status": 401}) as server:
         msg = one_line_error(run([*args, "--judge-base-url", server.base_url], cwd=tmp_path))

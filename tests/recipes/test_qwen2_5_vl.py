@@ -35,7 +35,7 @@ SPLITS = {"train": [0, 1, 2, 3], "val": [0, 1], "test": [2, 1, 0]}
 
 
 def sample(clip: Path, index: int, trace, variant: str, split: str) -> dict:
-    """One converter-style row (messages + videos + meta, as converters/deeptrace_core.build_samples writes)."""
+    """One converter-style row (messages + videos + meta, as converters/dataset_writer.build_samples writes)."""
     fake = trace is not None
     meta = {"task": "deeptrace", "video_id": f"v{index}", "label": "fake" if fake else "real",
             "bbox": trace[0] if fake else None, "start": trace[1] if fake else None, "end": None,

@@ -1,8 +1,8 @@
 """FakeClue-shaped data for tests and benchmarks: annotation records like FakeClue's `train.json` / `test.json`
 (keys image, label 0 = fake / 1 = real, cate, width, height, conversations) and real PNG files for them.
 
-Answers follow FakeClue's format (SPEC §5, shared/reference/fakeclue/gt_response_examples.txt): `This is a fake
-image.` / `This is a real image.` then evidence. Records are ordered by category, as FakeClue's files are.
+Answers are FakeClue's format, written by its codec (`prompts.fakeclue.render`): `This is a fake image.` / `This is
+a real image.` then evidence. Records are ordered by category, as FakeClue's files are.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from prompts.fakeclue import FAKE, QUESTION, REAL, render
 from tests.support.media import write_png
 
-QUESTION = "<image>Does the image looks real/fake?"  # sic: the released data says "looks"
+__all__ = ["CATES", "QUESTION", "answer", "record", "records", "write_annotation", "write_images"]
 CATES = ("deepfake", "human", "animal", "object", "scene", "satellite", "doc")
 FAKE_CLUES = (
     "the skin texture is overly smooth and wax-like, especially around the cheeks and forehead",
@@ -40,9 +41,9 @@ def answer(label: int, index: int) -> str:
     """A FakeClue-style reference answer for record `index` (label 0 = fake, 1 = real)."""
     if label == 0:
         clues = [FAKE_CLUES[(index + k * 3) % len(FAKE_CLUES)] for k in range(3)]
-        return "This is a fake image. " + "; ".join(dict.fromkeys(clues)) + "."
+        return render(FAKE, "; ".join(dict.fromkeys(clues)) + ".")
     clues = [REAL_CLUES[(index + k * 2) % len(REAL_CLUES)] for k in range(2)]
-    return "This is a real image. " + " ".join(dict.fromkeys(clues))
+    return render(REAL, " ".join(dict.fromkeys(clues)))
 
 
 def record(index: int, cate: str, label: int, *, width: int = 256, height: int = 256) -> dict:

@@ -4,6 +4,10 @@
 an action (default: `rule_judge`, which scores the App. D prompt's last `Ground Truth` / `Predicted` pair):
 
     {"reply": "1"}                                  200 with that message content
+    {"reply": "", "finish_reason": "content_filter"} 200, blank content and that finish_reason (default "stop")
+    {"status": 400, "message": "content filter"}     an error status with that error message (OpenAI's error body)
+    {"raw": "<html>oops</html>"}                     200 whose body is that text, not a chat completion
+    {"payload": {"object": "error"}}                 200 whose body is that JSON object
     {"status": 429, "headers": {"Retry-After": "1"}} an error status (500, 401, ...) with optional headers
     {"sleep": 2.0, "reply": "1"}                     answer late (a client timeout fires first)
     {"drop": True}                                   close the connection without any response
@@ -11,7 +15,7 @@ an action (default: `rule_judge`, which scores the App. D prompt's last `Ground 
 
 Every request is logged (`server.log`): arrival index, prompt (the last message's text; for content parts, its text
 parts joined by newlines), the whole request body (`body`: model, messages with image parts, sampling parameters),
-authorization header, action and outcome ("answered", "status", "dropped", "late").
+authorization header, action and outcome ("answered", "status", "malformed", "dropped", "late").
 
 Command line (for demos and benchmarks): `python tests/support/judge_server.py [--port 0] [--latency 0.2]` prints the
 base URL and serves the rule judge until interrupted.
@@ -139,10 +143,14 @@ class JudgeServer:
             self._send(handler, action["status"], payload, action.get("headers", {}))
             entry["outcome"] = "status"
             return
+        if "raw" in action or "payload" in action:
+            ok = self._send(handler, 200, action.get("payload"), {}, raw=action.get("raw"))
+            entry["outcome"] = "malformed" if ok else "dropped"
+            return
         payload = {
             "id": f"chatcmpl-{entry['n']}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "test"),
-            "choices": [{"index": 0, "finish_reason": "stop",
+            "choices": [{"index": 0, "finish_reason": action.get("finish_reason", "stop"),
                          "message": {"role": "assistant", "content": action.get("reply", "")}}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
@@ -151,8 +159,9 @@ class JudgeServer:
         entry["t_end"] = time.monotonic()
 
     @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any], headers: dict[str, str]) -> bool:
-        data = json.dumps(payload).encode()
+    def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any] | None, headers: dict[str, str],
+              raw: str | None = None) -> bool:
+        data = raw.encode() if raw is not None else json.dumps(payload).encode()
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", "application/json")
