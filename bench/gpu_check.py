@@ -220,9 +220,8 @@ def measure_training(arch: str, shape: dict[str, Any], *, size: str, device: str
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     config = build_config(arch, size)
-    config._attn_implementation = attn
     with torch.device(device):
-        model = model_class(arch)._from_config(config, dtype=dtype)
+        model = model_class(arch)._from_config(config, dtype=dtype, attn_implementation=attn)
     model.gradient_checkpointing_enable()
     model.config.use_cache = False
     if shape["tuner"] == "lora":
@@ -265,9 +264,8 @@ def measure_generation(arch: str, shape: dict[str, Any], *, size: str, device: s
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     config = build_config(arch, size)
-    config._attn_implementation = attn
     with torch.device(device):
-        model = model_class(arch)._from_config(config, dtype=dtype).eval()
+        model = model_class(arch)._from_config(config, dtype=dtype, attn_implementation=attn).eval()
     inputs, _ = synthetic_batch({**shape, "answer_tokens": 0, "per_device_batch": 1}, device, dtype)
     inputs.pop("labels")
     if device == "cuda":
