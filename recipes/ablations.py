@@ -12,6 +12,8 @@ beside the paper's, printed and written to OUT/ablations.md and OUT/ablations.js
 
 Layout of OUT (default output/ablations/<recipe>): <variant>/ (swift's output_dir with checkpoint-N),
 <variant>/predictions-<split>.jsonl, <variant>/metrics.json, ablations.md, ablations.json.
+The global batch is the recipe config's GLOBAL_BATCH_SIZE (its paper's), made with gradient accumulation over the
+launch's processes (recipes/lib.py batch_plan, the rule the bash recipes use).
 The explanation metric needs the LLM judge: used when OPENAI_API_KEY is set, else `--no-judge` is passed (explanation
 and overall are then empty). Extra scorer flags: --score-flags.
 """
