@@ -1,11 +1,11 @@
 """The cluster paths rehearsed on one CPU box: a recipe launched as two nodes on 127.0.0.1 (NNODES=2, NODE_RANK=0 and
-1, gloo) trains 2 steps with the config's global batch split over both and saves one checkpoint; then data-parallel
-inference (`NPROC_PER_NODE=2 recipes/infer.sh`) on that checkpoint writes one result line per input, in input order.
+1, gloo) trains 2 steps under DeepSpeed ZeRO-2 with the config's global batch split over both and saves one
+checkpoint; then data-parallel inference (`NPROC_PER_NODE=2 recipes/infer.sh`) on that checkpoint writes one result
+line per input, in input order.
 
-DeepSpeed is not used here: on CPU with 2+ processes the HF Trainer counts world size 1 while DeepSpeed counts 2, and
-DeepSpeed stops at its batch check (`train_batch_size is not equal to micro_batch_per_gpu * gradient_acc_step *
-world_size 2 != 1 * 2 * 2`); its CPU path is tested with one process (test_qwen2_5_vl.py, test_videollama3.py).
-The two launches here use plain DDP (DEEPSPEED=none), which is what a CPU box can rehearse of a 2-node run.
+On a CPU-only host DeepSpeed with 2+ processes needs `--use_cpu true`: without it the HF Trainer builds accelerate's
+state as not distributed and counts world size 1 while DeepSpeed counts 2, and DeepSpeed stops at its batch check
+(`train_batch_size is not equal to micro_batch_per_gpu * gradient_acc_step * world_size 2 != 1 * 2 * 2`).
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def test_two_nodes_on_one_box_then_data_parallel_inference(tiny_qwen2_5_vl: Path
     out = tmp_path / "run"
     common = {"MODEL": str(tiny_qwen2_5_vl), "DATA": str(data), "OUTPUT_DIR": str(out), "NPROC_PER_NODE": "1",
               "NNODES": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(29100 + os.getpid() % 300),
-              "DEEPSPEED": "none", "GLOBAL_BATCH_SIZE": "4"}
+              "DEEPSPEED": "zero2", "GLOBAL_BATCH_SIZE": "4"}
     flags = ["--max_steps", "2", "--save_strategy", "steps", "--save_steps", "2", "--logging_steps", "1",
              "--eval_strategy", "no", "--max_length", "1024", "--per_device_train_batch_size", "1",
-             *CPU_TRAIN_FLAGS, *QWEN_FLAGS]
+             "--use_cpu", "true", *CPU_TRAIN_FLAGS, *QWEN_FLAGS]
     logs = [tmp_path / f"node{rank}.log" for rank in (0, 1)]
     nodes = [launch(RECIPES / "qwen2_5_vl_lora.sh", flags, {**common, "NODE_RANK": str(rank)}, logs[rank])
              for rank in (1, 0)]
@@ -62,6 +62,7 @@ def test_two_nodes_on_one_box_then_data_parallel_inference(tiny_qwen2_5_vl: Path
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]  # one checkpoint, saved once
     args = json.loads((out / "checkpoint-2" / "args.json").read_text())
     assert (args["gradient_accumulation_steps"], args["per_device_train_batch_size"]) == (2, 1)
+    assert args["deepspeed"]["zero_optimization"]["stage"] == 2
     steps = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
     # 4 samples split over 2 nodes, 2 accumulation steps each: one optimizer step per epoch. Unsharded, every node
     # would see all 4 samples and the first step would end at epoch 0.5.
