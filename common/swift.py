@@ -1,4 +1,4 @@
-"""Running the real ms-swift CLIs (`swift sft`, `swift infer`) from Python, with the CPU settings of SPEC §3.
+"""Running the real ms-swift CLIs (`swift sft`, `swift infer`) from Python, with one set of CPU settings.
 
 Used by the tests, the CPU demo and benchmarks, so that every CPU run of ms-swift uses one set of flags.
 """
@@ -58,12 +58,13 @@ def run_swift(command: str, args: Sequence[str], *, log: str | os.PathLike[str],
 
 def run_recipe(script: str | os.PathLike[str], args: Sequence[str] = (), *, log: str | os.PathLike[str],
                env: Mapping[str, str | None] | None = None, cwd: str | os.PathLike[str] | None = None,
-               check: bool = True) -> subprocess.CompletedProcess:
+               check: bool = True, launcher: Sequence[str] = ()) -> subprocess.CompletedProcess:
     """Run a recipe (`bash x.sh` or, for x.py, this interpreter) like run_swift: CPU_ENV, stdout+stderr to `log`.
 
     The running interpreter's bin directory goes first on PATH, so the recipe's `swift` and `python` are this
     environment's. `env` entries override CPU_ENV; a value of None removes the variable. With `check=False` a
-    failure returns the CompletedProcess instead of raising SwiftError.
+    failure returns the CompletedProcess instead of raising SwiftError. `launcher` replaces the interpreter for a
+    Python recipe, e.g. `["torchrun", "--nproc_per_node", "1"]` (a bare name resolves next to this interpreter).
     """
     full_env = {**os.environ, **CPU_ENV}
     for key, value in (env or {}).items():
@@ -72,9 +73,12 @@ def run_recipe(script: str | os.PathLike[str], args: Sequence[str] = (), *, log:
         else:
             full_env[key] = value
     full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env.get("PATH", "")])
-    runner = sys.executable if str(script).endswith(".py") else "bash"
-    return _run_logged([runner, str(script), *args], f"{Path(runner).name} {Path(script).name}", log=log, cwd=cwd,
-                       env=full_env, check=check)
+    runner = [sys.executable] if str(script).endswith(".py") else ["bash"]
+    if launcher:
+        tool = Path(sys.executable).with_name(launcher[0])
+        runner = [str(tool) if tool.exists() else launcher[0], *launcher[1:]]
+    return _run_logged([*runner, str(script), *args], f"{Path(runner[0]).name} {Path(script).name}", log=log,
+                       cwd=cwd, env=full_env, check=check)
 
 
 def _run_logged(cmd: Sequence[str], what: str, *, log: str | os.PathLike[str], cwd: str | os.PathLike[str] | None,

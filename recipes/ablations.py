@@ -12,6 +12,8 @@ beside the paper's, printed and written to OUT/ablations.md and OUT/ablations.js
 
 Layout of OUT (default output/ablations/<recipe>): <variant>/ (swift's output_dir with checkpoint-N),
 <variant>/predictions-<split>.jsonl, <variant>/metrics.json, ablations.md, ablations.json.
+The global batch is the recipe config's GLOBAL_BATCH_SIZE (its paper's), made with gradient accumulation over the
+launch's processes (recipes/lib.py batch_plan, the rule the bash recipes use).
 The explanation metric needs the LLM judge: used when OPENAI_API_KEY is set, else `--no-judge` is passed (explanation
 and overall are then empty). Extra scorer flags: --score-flags.
 """
@@ -35,6 +37,7 @@ from recipes import paper  # noqa: E402
 from recipes.lib import (  # noqa: E402
     VARIANTS,
     apply_env,
+    batch_plan,
     config_path,
     find_checkpoint,
     load_config,
@@ -96,10 +99,34 @@ def train(argv: list[str], config: Path) -> Path:
         result = sft_main(parse_swift_args(SftArguments, argv))
     finally:
         os.environ.pop("SWIFT_CONFIG_FILE", None)
+    release_training_state()
     ckpt = result.get("last_model_checkpoint") if isinstance(result, dict) else None
     if not ckpt:
         raise UserError(f"swift sft saved no checkpoint (flags: {shlex.join(argv)})")
     return Path(ckpt)
+
+
+def release_training_state() -> None:
+    """Forget the finished training's DeepSpeed settings before the next stage loads a model in this process.
+
+    transformers keeps the training arguments' DeepSpeed config in a module-level weak reference
+    (`transformers.integrations.deepspeed`); ms-swift's trainer objects outlive `sft_main` until the garbage
+    collector frees them, so under ZeRO-3 the next `from_pretrained` (inference) still sees "ZeRO-3 enabled" and
+    partitions the freshly loaded weights to empty tensors (`RuntimeError: weight should have at least three
+    dimensions` in the vision tower's first convolution). The next `sft_main` sets its own config again.
+    """
+    import gc
+
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled, unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
+    gc.collect()
+    if is_deepspeed_zero3_enabled():  # cannot happen after the unset; a guard against a changed transformers
+        raise RuntimeError("DeepSpeed ZeRO-3 is still marked enabled after training")
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def infer(ckpt: Path, data: Path, result: Path, extra: list[str]) -> None:
@@ -177,8 +204,14 @@ def main(argv: list[str] | None = None) -> int:
         deepspeed = "zero3" if "WORLD_SIZE" in os.environ else "none"
     ds = [] if deepspeed == "none" else ["--deepspeed", deepspeed]
 
+    # The config's global batch on this launch's processes (torchrun sets WORLD_SIZE and LOCAL_WORLD_SIZE).
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)) or world)
+    accumulation, how = batch_plan(config, sft_extra, {**os.environ, "NPROC_PER_NODE": str(local),
+                                                       "NNODES": str(max(1, world // local))})
     applied = apply_env(env)
     log(f"recipe {config} (ENV set: {applied or 'none, already in the environment'}); model {model}; output {out}")
+    log(how)
     results: dict[str, dict[str, Any] | None] = {}
     summary: dict[str, Any] = {"recipe": recipe, "config": str(config), "model": model, "split": args.split,
                                "variants": {}}
@@ -186,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = out / v
         log(f"{v}: training on {files[v]['train']}")
         sft_argv = [*to_argv(flags), "--model", model, "--dataset", str(files[v]["train"]),
-                    "--val_dataset", str(files[v]["val"]), "--output_dir", str(run_dir), *ds, *sft_extra]
+                    "--val_dataset", str(files[v]["val"]), "--output_dir", str(run_dir), *ds,
+                    "--gradient_accumulation_steps", str(accumulation), *sft_extra]
         ckpt = train(sft_argv, config)
         predictions = run_dir / f"predictions-{args.split}.jsonl"
         log(f"{v}: inference with {ckpt} on {files[v][args.split]}")

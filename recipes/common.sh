@@ -9,6 +9,10 @@
 #   recipe_distributed                     torchrun settings, exported (ms-swift launches torchrun when they are set):
 #                                          NPROC_PER_NODE=8 NNODES=1 NODE_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500
 #   recipe_deepspeed                       DEEPSPEED_ARGS=(--deepspeed $DEEPSPEED), or () for DEEPSPEED=none
+#   recipe_batch "$@"                      BATCH_ARGS=(--gradient_accumulation_steps N) making $CONFIG's global batch
+#                                          (GLOBAL_BATCH_SIZE) on NPROC_PER_NODE x NNODES; one-line error when it
+#                                          does not divide (rule: recipes/lib.py batch_plan). Call after
+#                                          recipe_distributed, with the flags the recipe passes on.
 # Needs bash >= 4.4 (empty arrays under `set -u`).
 
 RECIPES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -96,4 +100,12 @@ recipe_grpo_setup() {
     # last, once every setting is checked: GRPO drops each row's answer before sampling, so keep it as `solution`,
     # the rewards' reference (lib.py solutions)
     TRAIN="$(recipe_lib solutions "$TRAIN" "$OUTPUT_DIR/grpo_train.jsonl")"
+}
+
+# Gradient accumulation for the config's global batch; says on stderr how the global batch is made.
+recipe_batch() {
+    local out
+    out="$(recipe_lib batch "$CONFIG" "$@")"
+    BATCH_ARGS=(--gradient_accumulation_steps "${out%%$'\n'*}")
+    echo "$(basename "$0"): ${out#*$'\n'}" >&2
 }

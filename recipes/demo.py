@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -46,6 +48,14 @@ def step(message: str) -> float:
 
 def done(t0: float, detail: str = "") -> None:
     print(f"    done in {time.monotonic() - t0:.0f} s{': ' + detail if detail else ''}", flush=True)
+
+
+def free_port() -> int:
+    """A TCP port free right now on 127.0.0.1: torchrun's rendezvous (the recipes launch through it even with one
+    process) would otherwise take 29500, which another job on the machine may hold."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def build_model(arch: str, model_dir: Path) -> list[str]:
@@ -98,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     run_recipe(recipe, [*model_flags, *CPU_TRAIN_FLAGS, *demo_flags],
                log=logs / "train.log",
                env={"MODEL": str(model_dir), "DATA": str(data_dir), "OUTPUT_DIR": str(train_dir), "DEEPSPEED": "none",
-                    "NPROC_PER_NODE": "1"})
+                    "NPROC_PER_NODE": "1", "MASTER_PORT": os.environ.get("MASTER_PORT") or str(free_port())})
     done(t0, str(train_dir))
 
     tables = {}
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         run_recipe(ROOT / "recipes" / "infer.sh", ["--max_new_tokens", str(args.max_new_tokens)],
                    log=logs / f"infer_{split}.log",
                    env={"CKPT": str(train_dir), "DATA": str(data_dir), "SPLIT": split, "RESULT_PATH": str(preds),
-                        "NPROC_PER_NODE": "1"})
+                        "NPROC_PER_NODE": "1", "MASTER_PORT": os.environ.get("MASTER_PORT") or str(free_port())})
         done(t0, str(preds))
         t0 = step(f"scoring the {split} split with eval/score.py")
         judge = (["--judge-base-url", args.judge_base_url, "--judge-model", args.judge_model]

@@ -55,13 +55,21 @@ fi
 mkdir -p "$(dirname "$RESULT_PATH")"
 [[ ! "$RESULT_PATH" -ef "$INPUT" ]] || recipe_fail "RESULT_PATH is the input file itself: $INPUT"
 rm -f "$RESULT_PATH"   # swift infer appends to an existing result file
+DP_ARGS=()
+if [[ "${NPROC_PER_NODE:-1}" != 1 ]] && ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }; then
+    DP_ARGS=(--custom_register_path "$RECIPES_DIR/plugins/cpu_distributed.py")  # CPU-only data parallelism
+fi
 
 swift infer "$CONFIG" \
     "--$KIND" "$CKPT_PATH" \
     --val_dataset "$INPUT" \
     --result_path "$RESULT_PATH" \
+    "${DP_ARGS[@]}" \
     "$@"
 
 [[ -s "$RESULT_PATH" ]] || recipe_fail "swift infer wrote no result file: $RESULT_PATH"
+inputs="$(grep -c . "$INPUT" || true)"
+results="$(grep -c . "$RESULT_PATH" || true)"
+[[ "$inputs" == "$results" ]] || recipe_fail "swift infer wrote $results result lines for $inputs inputs ($RESULT_PATH): not one per input"
 echo "references: $INPUT" >&2
 echo "$RESULT_PATH"

@@ -10,6 +10,7 @@ Used by the bash recipes (through recipes/common.sh, which calls this file's CLI
     python recipes/lib.py flags CONFIG                # prints the config's flags as argv, one item per line
     python recipes/lib.py start CKPT TUNER [MODEL]    # prints the `swift rlhf` flags that start from CKPT, one per line
     python recipes/lib.py solutions SRC DST           # SRC's rows with `solution` = their answer (for RL rewards)
+    python recipes/lib.py batch CONFIG [FLAG ...]     # prints the gradient accumulation steps for GLOBAL_BATCH_SIZE
 
 Data layout (what converters/*_to_swift.py write; see recipes/README.md "Data layout"):
     DATA/<variant>/{train,val,test}.jsonl   converter run with --variant all (one sub-directory per variant)
@@ -24,7 +25,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,75 @@ def apply_env(env: Mapping[str, str], environ: MutableMapping[str, str] | None =
     applied = {k: v for k, v in env.items() if k not in environ}
     environ.update(applied)
     return applied
+
+
+# --- global batch ---------------------------------------------------------------------------------------------
+
+GLOBAL_BATCH_VAR = "GLOBAL_BATCH_SIZE"  # set by each training config's ENV (its paper's global batch)
+
+
+def flag_value(argv: Sequence[str], flag: str) -> str | None:
+    """The value of the last `--flag V` / `--flag=V` in argv (later flags win in swift, as here), or None."""
+    value = None
+    for i, word in enumerate(argv):
+        if word == f"--{flag}" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif word.startswith(f"--{flag}="):
+            value = word.split("=", 1)[1]
+    return value
+
+
+def _positive_int(text: object, what: str) -> int:
+    try:
+        value = int(str(text))
+    except ValueError:
+        raise UserError(f"{what} must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise UserError(f"{what} must be at least 1, got {value}")
+    return value
+
+
+def gradient_accumulation(global_batch: int, per_device: int, nproc_per_node: int, nnodes: int = 1) -> int:
+    """Accumulation steps that make per-device batch x processes x nodes x steps = the global batch, or a UserError.
+
+    The one rule for every recipe (bash scripts through `lib.py batch`, recipes/ablations.py directly): a recipe's
+    global batch is its paper's, whatever the number of GPUs and nodes."""
+    per_step = per_device * nproc_per_node * nnodes
+    if global_batch % per_step:
+        raise UserError(
+            f"{GLOBAL_BATCH_VAR}={global_batch} is not a multiple of per-device batch {per_device} x "
+            f"NPROC_PER_NODE={nproc_per_node} x NNODES={nnodes} = {per_step}: change "
+            f"--per_device_train_batch_size, the number of GPUs or {GLOBAL_BATCH_VAR}")
+    return global_batch // per_step
+
+
+def batch_plan(config: str | os.PathLike[str], argv: Sequence[str] = (),
+               environ: Mapping[str, str] | None = None) -> tuple[int, str]:
+    """(gradient accumulation steps, one line saying how the global batch is made) for a training run.
+
+    Inputs, in the recipes' precedence: the global batch from $GLOBAL_BATCH_SIZE, else the config's ENV; the per-device
+    batch from the last --per_device_train_batch_size in argv, else the config; NPROC_PER_NODE and NNODES from the
+    environment (1 when unset). An explicit --gradient_accumulation_steps in argv wins (the global batch is then
+    whatever it makes, and the line says so)."""
+    environ = os.environ if environ is None else environ
+    env, flags = load_config(config)
+    per_device = _positive_int(flag_value(argv, "per_device_train_batch_size")
+                               or flags.get("per_device_train_batch_size", 1), "--per_device_train_batch_size")
+    nproc = _positive_int(environ.get("NPROC_PER_NODE") or 1, "NPROC_PER_NODE")
+    nnodes = _positive_int(environ.get("NNODES") or 1, "NNODES")
+    shape = f"{per_device} per device x {nproc} process(es) x {nnodes} node(s)"
+    given = flag_value(argv, "gradient_accumulation_steps")
+    if given is not None:
+        steps = _positive_int(given, "--gradient_accumulation_steps")
+        return steps, (f"global batch {per_device * nproc * nnodes * steps} = {shape} x {steps} accumulation "
+                       f"step(s) (--gradient_accumulation_steps given: {GLOBAL_BATCH_VAR} not applied)")
+    source = GLOBAL_BATCH_VAR if environ.get(GLOBAL_BATCH_VAR) else f"{Path(config).name} ENV"
+    raw = environ.get(GLOBAL_BATCH_VAR) or env.get(GLOBAL_BATCH_VAR)
+    if raw is None:
+        raise UserError(f"{config_path(config)}: no {GLOBAL_BATCH_VAR} in ENV and none in the environment")
+    global_batch = _positive_int(raw, GLOBAL_BATCH_VAR)
+    steps = gradient_accumulation(global_batch, per_device, nproc, nnodes)
+    return steps, f"global batch {global_batch} ({source}) = {shape} x {steps} accumulation step(s)"
 
 
 # --- data -----------------------------------------------------------------------------------------------------
@@ -260,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("solutions", help="copy a JSONL, adding `solution` = each row's answer (for RL rewards)")
     p.add_argument("src")
     p.add_argument("dst")
+    p = sub.add_parser("batch", help="print the gradient accumulation steps (line 1) and how the global batch is "
+                                     "made (line 2), from GLOBAL_BATCH_SIZE, NPROC_PER_NODE, NNODES and the flags")
+    p.add_argument("config")
+    p.add_argument("flags", nargs=argparse.REMAINDER, help="the swift flags the recipe passes on (\"$@\")")
     args = parser.parse_args(argv)
     if args.command == "split":
         print(split_file(args.data, args.variant, args.split))
@@ -268,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in env.items():
             if key not in os.environ:
                 print(f"export {key}={shlex.quote(value)}")
+    elif args.command == "batch":
+        steps, how = batch_plan(args.config, args.flags)
+        print(steps)
+        print(how)
     elif args.command == "checkpoint":
         kind, path = find_checkpoint(args.path)
         print(kind, path)

@@ -9,13 +9,16 @@
 #   bash recipes/qwen2_5_vl_lora.sh --lora_rank 16 --lora_alpha 32      # any `swift sft` flag; overrides the config
 # Distributed settings (recipes/common.sh): NPROC_PER_NODE=8 NNODES=1 NODE_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500.
 # DEEPSPEED: zero2 (default), zero3, a JSON file, or none.
+# GLOBAL_BATCH_SIZE (default: the config's ENV) sets the gradient accumulation steps: GLOBAL_BATCH_SIZE /
+# (per-device batch x NPROC_PER_NODE x NNODES); a one-line error when it does not divide.
 set -euo pipefail
 
 MODEL="${MODEL:-Qwen/Qwen2.5-VL-7B-Instruct}"
 DATA="${DATA:-data/deeptrace}"
 VARIANT="${VARIANT:-full}"
 OUTPUT_DIR="${OUTPUT_DIR:-output/qwen2_5_vl_lora/$VARIANT}"
-DEEPSPEED="${DEEPSPEED:-zero2}"
+DEEPSPEED="${DEEPSPEED:-zero2}"    # LoRA: ZeRO-2 (weights replicated, ~16 GB in bf16)
+NPROC_PER_NODE="${NPROC_PER_NODE:-8}"  # as qwen2_5_vl_full.sh
 
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 CONFIG="${CONFIG:-$RECIPES_DIR/configs/qwen2_5_vl_lora.yaml}"
@@ -23,6 +26,7 @@ TRAIN="$(recipe_split train)"
 VAL="$(recipe_split val)"
 recipe_distributed
 recipe_deepspeed
+recipe_batch "$@"
 
 swift sft "$CONFIG" \
     --model "$MODEL" \
@@ -30,4 +34,5 @@ swift sft "$CONFIG" \
     --val_dataset "$VAL" \
     --output_dir "$OUTPUT_DIR" \
     "${DEEPSPEED_ARGS[@]}" \
+    "${BATCH_ARGS[@]}" \
     "$@"

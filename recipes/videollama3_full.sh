@@ -13,13 +13,16 @@
 #   bash recipes/videollama3_full.sh --attn_impl flash_attn --max_steps 2        # any `swift sft` flag; overrides the config
 # Distributed settings (recipes/common.sh): NPROC_PER_NODE=8 NNODES=1 NODE_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500.
 # DEEPSPEED: zero3 (default), zero2, zero3_offload, a JSON file, or none.
+# GLOBAL_BATCH_SIZE (default: the config's ENV) sets the gradient accumulation steps: GLOBAL_BATCH_SIZE /
+# (per-device batch x NPROC_PER_NODE x NNODES); a one-line error when it does not divide.
 set -euo pipefail
 
 MODEL="${MODEL:-ckpt/VideoLLaMA3-7B-native}"
 DATA="${DATA:-data/deeptrace}"
 VARIANT="${VARIANT:-full}"
 OUTPUT_DIR="${OUTPUT_DIR:-output/videollama3_full/$VARIANT}"
-DEEPSPEED="${DEEPSPEED:-zero3}"
+DEEPSPEED="${DEEPSPEED:-zero3}"    # not in the paper: ZeRO-3 for a 7B full fine-tune (VideoLLaMA3 stage 4: ZeRO-1)
+NPROC_PER_NODE="${NPROC_PER_NODE:-8}"  # paper: 8x H100 80GB
 
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 CONFIG="${CONFIG:-$RECIPES_DIR/configs/videollama3_full.yaml}"
@@ -28,6 +31,7 @@ TRAIN="$(recipe_split train)"
 VAL="$(recipe_split val)"
 recipe_distributed
 recipe_deepspeed
+recipe_batch "$@"
 
 swift sft "$CONFIG" \
     --external_plugins "$RECIPES_DIR/plugins/videollama3.py" \
@@ -36,4 +40,5 @@ swift sft "$CONFIG" \
     --val_dataset "$VAL" \
     --output_dir "$OUTPUT_DIR" \
     "${DEEPSPEED_ARGS[@]}" \
+    "${BATCH_ARGS[@]}" \
     "$@"

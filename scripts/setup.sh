@@ -5,10 +5,12 @@
 #   bash scripts/setup.sh            # idempotent: a second run is a no-op in about a second
 #   SETUP_DEVICE=cpu|gpu|auto        # auto (default): gpu when `nvidia-smi -L` lists a GPU
 #   VENV=/path/to/venv PYTHON=python3.11 SETUP_FORCE=1
+#   SETUP_EXTRAS=gpu                 # opt-in, GPU machines only: then requirements-gpu.txt (vLLM, liger-kernel,
+#                                    # flash-attn) with requirements.txt as constraints; refused on a CPU-only box
 #
 # CPU boxes: PyPI's only torchvision wheel is CUDA-linked and dies on import with CPU torch
 # ("operator torchvision::nms does not exist"); on CPU this script guards those registrations so the pure-torch
-# transforms work (SPEC §3). GPU boxes get the normal CUDA stack, unpatched.
+# transforms work. GPU boxes get the normal CUDA stack, unpatched.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +34,15 @@ if [ "$device" = auto ]; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then device=gpu; else device=cpu; fi
 fi
 case "$device" in cpu|gpu) ;; *) echo "setup: SETUP_DEVICE must be cpu, gpu or auto, got '$device'" >&2; exit 2;; esac
+extras="${SETUP_EXTRAS:-}"
+case "$extras" in
+  "") ;;
+  gpu) if [ "$device" != gpu ] || ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }; then
+         echo "setup: SETUP_EXTRAS=gpu needs a GPU machine (nvidia-smi lists no GPU here): nothing was changed" >&2
+         exit 2
+       fi ;;
+  *) echo "setup: SETUP_EXTRAS must be empty or gpu, got '$extras'" >&2; exit 2;;
+esac
 
 pin() {  # pin NAME -> the version requirements.txt pins for NAME
   sed -n "s/^$1==\([^ ]*\).*/\1/p" "$REQ" | head -n 1
@@ -42,9 +53,20 @@ TORCH_VERSION="$(pin torch)"; TV_VERSION="$(pin torchvision)"; DS_VERSION="$(pin
 
 command -v "$PYTHON" >/dev/null 2>&1 || { echo "setup: FAILED at step 'find Python': '$PYTHON' not found (set PYTHON=python3.11)" >&2; exit 2; }
 fingerprint="$(cat "$REQ" "$0" | sha256sum | cut -c1-16)-$device-$("$PYTHON" -c 'import sys;print(sys.version.split()[0])')"
+install_extras() {  # the opt-in GPU extras, with the pinned stack as constraints
+  local gpu_req="$ROOT/requirements-gpu.txt"
+  step "install requirements-gpu.txt (vllm, liger-kernel; requirements.txt as constraints)" \
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -c "$REQ" -r <(grep -v -E '^flash-attn==' "$gpu_req")
+  step "build and install flash-attn (no build isolation; compiles against torch $TORCH_VERSION)" \
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -c "$REQ" --no-build-isolation \
+    "$(grep -E '^flash-attn==' "$gpu_req" | cut -d' ' -f1)"
+  step "check GPU extras" "$VENV/bin/python" -c \
+    'import torch, vllm, liger_kernel, flash_attn; print(f"setup: vllm {vllm.__version__}, flash-attn {flash_attn.__version__}, torch {torch.__version__}")'
+}
 if [ -z "${SETUP_FORCE:-}" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$fingerprint" ] \
    && "$VENV/bin/python" -c 'import swift, torchvision, deepspeed' >/dev/null 2>&1; then
   echo "setup: $VENV is up to date ($device)."
+  if [ "$extras" = gpu ]; then install_extras; fi
   exit 0
 fi
 
@@ -82,4 +104,5 @@ print(f"setup: torch {torch.__version__} (cuda {torch.cuda.is_available()}), tor
       f"transformers {transformers.__version__}, ms-swift {swift.__version__}, deepspeed {deepspeed.__version__}")
 PY
 echo "$fingerprint" > "$STAMP"
+if [ "$extras" = gpu ]; then install_extras; fi
 echo "setup: ready. Activate with: source $VENV/bin/activate"

@@ -1,5 +1,5 @@
 """ms-swift plugin: VideoLLaMA3 (transformers' native `VideoLlama3ForConditionalGeneration`) as model type and
-template `videollama3`. ms-swift 4.6 has no VideoLLaMA3 support (SPEC §3); load this file with
+template `videollama3`. ms-swift 4.6 has no VideoLLaMA3 support; load this file with
 
     swift sft --external_plugins recipes/plugins/videollama3.py --model DIR --model_type videollama3 \\
         --template videollama3 ...
@@ -10,19 +10,22 @@ What it registers (how and why: recipes/VIDEOLLAMA3.md):
 - model type `videollama3`: loads native-format checkpoints (config `model_type: video_llama_3`). The paper's
   remote-code checkpoint DAMO-NLP-SG/VideoLLaMA3-7B (`videollama3_qwen2`) is refused with a pointer to
   recipes/plugins/convert_videollama3.py, which converts it to the native format;
-- template `videollama3`: ChatML without a default system prompt. A video is sampled at FPS frames per second, at
-  most FPS_MAX_FRAMES frames (defaults 2 and 180, the paper's setting) with the native video processor's own
-  sampling rule, then written as VideoLLaMA3 does: per frame `Time {t:.1f}s:` + that frame's video tokens, frames
-  joined by `,`, then `\\n`. Token compression (VideoLLaMA3's rule: a frame's merged patch is dropped when the mean
-  absolute difference of its normalised pixels from the previous frame's, x255, is <= 0.1; the first frame and at
-  least one token per frame are kept) is decided here, in the template, from the processor's
-  `video_compression_mask`: dropped tokens are never put into input_ids, so labels stay aligned and the model (which
-  masks its video features with the same mask) never deletes positions. Images: `<|image_pad|>` x n + `\\n`.
+- template `videollama3`: ChatML without a default system prompt, VideoLLaMA3's own training format. A video is
+  sampled as VideoLLaMA3 samples it (`sample_videollama3`: ffmpeg's `fps=FPS:round=down` filter, then at most
+  FPS_MAX_FRAMES frames picked evenly; defaults 2 and 180, the paper's setting), then written as VideoLLaMA3 does:
+  per frame `Time {t:.1f}s:` + that frame's video tokens, frames joined by `,`, then `\\n`; the text around a media
+  tag is stripped (`<video> Decide` -> `...\\nDecide`), as VideoLLaMA3's data loader does. Token compression
+  (VideoLLaMA3's rule: a frame's merged patch is dropped when the mean absolute difference of its normalised pixels
+  from the previous frame's, x255, is <= 0.1; the first frame and at least one token per frame are kept) is decided
+  here, in the template, from the native processor's `video_compression_mask`: dropped tokens are never put into
+  input_ids, so labels stay aligned and the model (which masks its video features with the same mask) never deletes
+  positions. Images: `<|image_pad|>` x n + `\\n`.
 
 Environment variables read by the template (at start-up):
-    FPS (2), FPS_MAX_FRAMES (180), FPS_MIN_FRAMES (4)    frame sampling
-    VIDEO_TOTAL_PIXELS                                   pixel budget of a whole video (default: the processor's
-                                                         size.longest_edge); tokens per frame ~ pixels / 784
+    FPS (2), FPS_MAX_FRAMES (180)                        frame sampling (VideoLLaMA3's sampler, above)
+    VIDEO_TOTAL_PIXELS (8028160 = 10240 tokens x 784)    pixel budget of a whole video before compression: VideoLLaMA3's
+                                                         fine-tuning budget (stage 4 --mm_max_length 10240), so that
+                                                         inference without the training config sees what training saw
     VIDEO_MAX_PIXELS, VIDEO_MIN_PIXELS                   per-frame caps (optional; as for Qwen2.5-VL)
     MAX_PIXELS, MIN_PIXELS                               per-image caps (optional; default: the processor's size)
 """
@@ -30,8 +33,10 @@ Environment variables read by the template (at start-up):
 from __future__ import annotations
 
 import json
+import math
 import os
-from functools import partial
+import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
@@ -45,6 +50,9 @@ MODEL_TYPE = TEMPLATE_TYPE = ARCH = "videollama3"
 IMAGE_TOKEN, VIDEO_TOKEN = "<|image_pad|>", "<|video_pad|>"
 REMOTE_MODEL_TYPE = "videollama3_qwen2"  # DAMO-NLP-SG/VideoLLaMA3-{2B,7B}: trust_remote_code checkpoints
 CONVERTER = "recipes/plugins/convert_videollama3.py"
+DEFAULT_FPS, DEFAULT_MAX_FRAMES = 2.0, 180  # the paper's setting (DeeptraceReward Table 4)
+DEFAULT_VIDEO_TOTAL_PIXELS = 10240 * 28 * 28  # VideoLLaMA3 stage 4 --mm_max_length 10240 (tokens of 28x28 pixels)
+_MEDIA_TAG = re.compile(r"(<video>|<image>)")
 
 register_model_arch(
     MultiModelKeys(
@@ -106,6 +114,50 @@ register_model(
 )
 
 
+def sample_videollama3(starts: Sequence[float], end: float, fps: float,
+                       max_frames: int) -> tuple[list[int], list[int]]:
+    """VideoLLaMA3's frame sampler, on a clip's decoded frames: (indices of the frames taken, their slots).
+
+    VideoLLaMA3 (videollama3/mm_utils.py `load_video`, and the same in its inference processor) decodes with ffmpeg's
+    `fps=FPS:round=down` filter and then keeps at most `max_frames` frames, `np.linspace(0, n - 1, max_frames)`.
+    That filter gives each decoded frame the output slot floor(pts x FPS), emits slot k with the last frame whose slot
+    is <= k, and stops before the slot of the clip's end (last frame's pts + duration): floor(duration x FPS) frames,
+    frame k being the last one shown before (k + 1) / FPS. VideoLLaMA3 then labels frame k `Time {k / FPS}s`
+    (its timestamps are np.arange(start, ..., 1 / FPS)): slot k's timestamp is k / FPS after the first slot.
+    A clip shorter than 1 / FPS gets no frame from ffmpeg (VideoLLaMA3 then fails); here it keeps its first slot.
+    `starts` are the frames' presentation times in seconds (ascending), `end` the clip's end. Tested against
+    libavfilter's own fps filter (through PyAV) in tests/recipes/test_videollama3.py.
+    """
+    if not starts:
+        raise ValueError("the video has no frames")
+    bins = [math.floor(round(t * fps, 4)) for t in starts]  # rounded first: decord's times are float32
+    first, stop = bins[0], math.floor(round(end * fps, 4))
+    indices, frame = [], 0
+    for slot in range(first, max(stop, first + 1)):
+        while frame + 1 < len(bins) and bins[frame + 1] <= slot:
+            frame += 1
+        indices.append(frame)
+    slots = list(range(len(indices)))
+    if len(indices) > max_frames:
+        keep = [int(i) for i in _linspace_int(len(indices) - 1, max_frames)]
+        indices, slots = [indices[i] for i in keep], [slots[i] for i in keep]
+    return indices, slots
+
+
+def _linspace_int(last: int, count: int) -> list[int]:
+    """np.linspace(0, last, count, dtype=int), VideoLLaMA3's cap on the number of frames."""
+    import numpy as np
+
+    return np.linspace(0, last, count, dtype=int).tolist()
+
+
+def strip_around_media(text: str) -> str:
+    """`<video> Decide ...` -> `<video>Decide ...`: VideoLLaMA3's data loader (videollama3/train.py) splits a user
+    message at its media tag and strips each text chunk, dropping empty ones."""
+    parts = _MEDIA_TAG.split(text)
+    return "".join(part if _MEDIA_TAG.fullmatch(part) else part.strip() for part in parts)
+
+
 def _frame_prefix(index: int, timestamp: float) -> str:
     """Text before frame `index`'s tokens: `Time 0.0s:` for the first frame, `,Time 0.5s:` after (VideoLLaMA3)."""
     return ("," if index else "") + f"Time {timestamp:.1f}s:"
@@ -117,10 +169,9 @@ class VideoLlama3Template(Template):
 
     def init_env_args(self) -> None:
         super().init_env_args()
-        self.fps = get_env_args("fps", float, 2.0)
-        self.fps_max_frames = get_env_args("fps_max_frames", int, 180)
-        self.fps_min_frames = get_env_args("fps_min_frames", int, 4)
-        self.video_total_pixels = get_env_args("video_total_pixels", int, None)
+        self.fps = get_env_args("fps", float, DEFAULT_FPS)
+        self.fps_max_frames = get_env_args("fps_max_frames", int, DEFAULT_MAX_FRAMES)
+        self.video_total_pixels = get_env_args("video_total_pixels", int, DEFAULT_VIDEO_TOTAL_PIXELS)
         self.video_max_pixels = get_env_args("video_max_pixels", int, None)
         self.video_min_pixels = get_env_args("video_min_pixels", int, None)
         self.image_max_pixels = get_env_args("max_pixels", int, None)
@@ -130,6 +181,13 @@ class VideoLlama3Template(Template):
         self.video_token_id = tokenizer.convert_tokens_to_ids(VIDEO_TOKEN)
 
     # --- prompt ------------------------------------------------------------------------------------------------
+
+    def _preprocess_inputs(self, inputs: StdTemplateInputs) -> None:
+        for message in inputs.messages:
+            if message["role"] == "user" and isinstance(message["content"], str) and _MEDIA_TAG.search(
+                    message["content"]):
+                message["content"] = strip_around_media(message["content"])
+        super()._preprocess_inputs(inputs)
 
     def replace_tag(self, media_type: Literal["image", "video", "audio"], index: int,
                     inputs: StdTemplateInputs) -> list:
@@ -151,7 +209,7 @@ class VideoLlama3Template(Template):
         """`size` for the video processor: shortest_edge = per-frame minimum pixels, longest_edge = pixels of the
         whole video (the processor gives each frame longest_edge // num_frames)."""
         size = dict(self.processor.video_processor.size)
-        total = self.video_total_pixels or size["longest_edge"]
+        total = self.video_total_pixels
         if self.video_max_pixels:
             total = min(total, self.video_max_pixels * num_frames)
         minimum = self.video_min_pixels or size["shortest_edge"]
@@ -163,8 +221,11 @@ class VideoLlama3Template(Template):
                 "longest_edge": int(self.image_max_pixels or size["longest_edge"])}
 
     def load_video(self, video: Any):
-        """Frames (T, H, W, 3 uint8) and their VideoMetadata, sampled by the native processor's rule."""
-        from transformers.video_utils import load_video
+        """Frames (T, H, W, 3 uint8) sampled by VideoLLaMA3's rule (`sample_videollama3`), and VideoMetadata that
+        says so to the native processor: a clip of FPS frames per second whose frames are the sampled slots, so
+        that `metadata.timestamps` are VideoLLaMA3's `Time` values."""
+        import decord
+        from transformers.video_utils import VideoMetadata
 
         if isinstance(video, dict):
             video = video.get("path") or video.get("video")
@@ -173,9 +234,13 @@ class VideoLlama3Template(Template):
         if not os.path.isfile(video):
             raise FileNotFoundError(f"video not found: {video} (relative paths resolve against ROOT_IMAGE_DIR or "
                                     "the working directory)")
-        sample = partial(self.processor.video_processor.sample_frames, fps=self.fps, max_frames=self.fps_max_frames,
-                         min_frames=self.fps_min_frames)
-        frames, metadata = load_video(video, backend="decord", sample_indices_fn=sample)
+        reader = decord.VideoReader(video, num_threads=1)
+        times = reader.get_frame_timestamp(range(len(reader)))
+        indices, slots = sample_videollama3(times[:, 0].tolist(), float(times[-1, 1]), self.fps, self.fps_max_frames)
+        frames = reader.get_batch(indices).asnumpy()
+        metadata = VideoMetadata(total_num_frames=max(slots) + 1, fps=self.fps, width=frames.shape[2],
+                                 height=frames.shape[1], duration=float(times[-1, 1]), video_backend="decord",
+                                 frames_indices=slots)
         return frames, metadata
 
     def _encode(self, inputs: StdTemplateInputs) -> dict[str, Any]:

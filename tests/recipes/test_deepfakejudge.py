@@ -83,6 +83,8 @@ def test_pointwise_judge_recipe_infer_score(tiny_qwen2_5_vl: Path, tmp_path: Pat
         "lora", 32, 64, ["all-linear"])
     assert (args["learning_rate"], args["num_train_epochs"], args["per_device_train_batch_size"],
             args["max_length"], args["freeze_vit"]) == (1e-6, 2, 16, 4096, True)
+    # Upstream's global batch 32 (16 per GPU x 2 GPUs) on 1 process: 2 accumulation steps; ms-swift's AdamW beta2.
+    assert (args["gradient_accumulation_steps"], args["adam_beta2"]) == (2, 0.95)
     assert args["dataset"] == [str(train_jsonl)]
 
     result = score(tmp_path, infer(tmp_path, ckpt, test_jsonl), test_jsonl)

@@ -58,9 +58,10 @@ def test_configs_hold_the_paper_settings() -> None:
              "lr_scheduler_type": "cosine", "max_length": 1024}
     assert {k: full[k] for k in paper} == paper
     env, lora = lib.load_config("fakeclue_qwen2_5_vl_lora")
-    assert (lora["model_type"], lora["tuner_type"], env) == ("qwen2_5_vl", "lora", {"MAX_PIXELS": "451584"})
+    assert (lora["model_type"], lora["tuner_type"], env) == ("qwen2_5_vl", "lora", {"GLOBAL_BATCH_SIZE": "256",
+                                                                                     "MAX_PIXELS": "451584"})
     for key in ("per_device_train_batch_size", "num_train_epochs", "warmup_ratio", "lr_scheduler_type",
-                "max_length"):
+                "max_length", "adam_beta2", "weight_decay"):
         assert lora[key] == full[key], key  # FakeVLM's data settings in the modern recipe too
     for name in ("fakevlm_llava_full", "fakeclue_qwen2_5_vl_lora"):
         assert not any(k in lib.load_config(name)[1] for k in ("model", "dataset", "output_dir", "deepspeed"))
@@ -86,7 +87,8 @@ def test_bad_input_fails_with_one_line_before_swift(data: Path, tmp_path: Path) 
 def test_fakevlm_llava_full_then_infer_then_score(tiny_llava1_5_hf: Path, data: Path, tmp_path: Path) -> None:
     out = tmp_path / "fakevlm"
     env = {"MODEL": str(tiny_llava1_5_hf), "DATASET": str(data / "train.jsonl"), "OUTPUT_DIR": str(out),
-           "NPROC_PER_NODE": "1", "MASTER_PORT": str(29700 + os.getpid() % 200), "DEEPSPEED": "none"}
+           "NPROC_PER_NODE": "1", "MASTER_PORT": str(29700 + os.getpid() % 200), "DEEPSPEED": "none",
+           "GLOBAL_BATCH_SIZE": "4"}
     log = tmp_path / "sft.log"
     run_recipe(RECIPES / "fakevlm_llava_full.sh", [*STEPS, *CPU_TRAIN_FLAGS, *swift_flags(tiny_llava1_5_hf)],
                log=log, env=env)
@@ -97,6 +99,8 @@ def test_fakevlm_llava_full_then_infer_then_score(tiny_llava1_5_hf: Path, data: 
     assert (args["learning_rate"], args["num_train_epochs"], args["warmup_ratio"], args["max_length"]) == (
         2e-5, 2, 0.03, 1024)  # from the config
     assert args["per_device_train_batch_size"] == 2  # "$@" overrides the config
+    assert args["gradient_accumulation_steps"] == 2  # GLOBAL_BATCH_SIZE 4 = 2 per device x 1 process x 2 steps
+    assert (args["adam_beta2"], args["weight_decay"]) == (0.999, 0.0)  # HF Trainer's AdamW, official weight decay
     assert args["dataset"] == [str(data / "train.jsonl")] and args["val_dataset"] == []
     assert "[INPUT] <s>USER: [32000 * 16]\nDoes the image looks real/fake?\nASSISTANT: This is a" in log.read_text()
 
@@ -131,7 +135,7 @@ def test_fakeclue_qwen2_5_vl_lora(tiny_qwen2_5_vl: Path, data: Path, tmp_path: P
     out = tmp_path / "lora"
     env = {"MODEL": str(tiny_qwen2_5_vl), "DATASET": str(data / "train.jsonl"), "VAL_DATASET": str(data / "test.jsonl"),
            "OUTPUT_DIR": str(out), "NPROC_PER_NODE": "1", "MASTER_PORT": str(29500 + os.getpid() % 200),
-           "DEEPSPEED": "none"}
+           "DEEPSPEED": "none", "GLOBAL_BATCH_SIZE": "2"}
     log = tmp_path / "lora.log"
     run_recipe(RECIPES / "fakeclue_qwen2_5_vl_lora.sh", [*STEPS, *CPU_TRAIN_FLAGS, *swift_flags(tiny_qwen2_5_vl)],
                log=log, env=env)

@@ -73,14 +73,15 @@ def last_checkpoint(output_dir: Path) -> Path:
 
 def test_configs_hold_the_paper_settings() -> None:
     env, full = lib.load_config("qwen2_5_vl_full")
-    assert env == {"FPS": "1", "FPS_MAX_FRAMES": "20"}  # paper: fps 1, at most 20 frames
+    assert env == {"GLOBAL_BATCH_SIZE": "16", "FPS": "1", "FPS_MAX_FRAMES": "20"}  # paper: 2 x 8 GPUs, fps 1, <= 20
     assert (full["tuner_type"], full["per_device_train_batch_size"], full["learning_rate"],
             full["num_train_epochs"], full["optim"]) == ("full", 2, 1e-5, 1, "adamw_torch")
     assert full["freeze_vit"] is False and full["freeze_aligner"] is False and full["freeze_llm"] is False
     lora_env, lora = lib.load_config("qwen2_5_vl_lora")
     assert lora["tuner_type"] == "lora" and lora_env == env
-    for key in ("model_type", "template", "per_device_train_batch_size", "num_train_epochs", "optim"):
-        assert lora[key] == full[key], key  # the paper's data settings agree between the two Qwen recipes
+    for key in ("model_type", "template", "per_device_train_batch_size", "num_train_epochs", "optim", "adam_beta2",
+                "weight_decay", "lr_scheduler_type", "warmup_ratio"):
+        assert lora[key] == full[key], key  # the paper's data and optimiser settings agree between the two recipes
     for name in ("qwen2_5_vl_full", "qwen2_5_vl_lora", "infer"):
         assert not any(k in lib.load_config(name)[1] for k in ("model", "dataset", "output_dir", "deepspeed"))
 
@@ -150,7 +151,8 @@ def test_full_recipe_zero3_torchrun_then_infer(tiny_qwen2_5_vl: Path, data: Path
     out = tmp_path / "full"
     # FPS / FPS_MAX_FRAMES unset: the config's ENV (fps 1, at most 20 frames) applies.
     env = {"MODEL": str(tiny_qwen2_5_vl), "DATA": str(data), "OUTPUT_DIR": str(out), "NPROC_PER_NODE": "1",
-           "MASTER_PORT": str(29600 + os.getpid() % 300), "DEEPSPEED": "zero3", "FPS": None, "FPS_MAX_FRAMES": None}
+           "MASTER_PORT": str(29600 + os.getpid() % 300), "DEEPSPEED": "zero3", "FPS": None, "FPS_MAX_FRAMES": None,
+           "GLOBAL_BATCH_SIZE": "2"}
     log = tmp_path / "full.log"
     run_recipe(RECIPES / "qwen2_5_vl_full.sh", [*STEPS, *CPU_TRAIN_FLAGS, *QWEN_FLAGS], log=log, env=env)
     text = log.read_text()
@@ -159,6 +161,7 @@ def test_full_recipe_zero3_torchrun_then_infer(tiny_qwen2_5_vl: Path, data: Path
     ckpt = last_checkpoint(out)
     args = json.loads((ckpt / "args.json").read_text())
     assert args["learning_rate"] == 1e-5 and args["per_device_train_batch_size"] == 2  # from the config
+    assert (args["adam_beta2"], args["weight_decay"], args["gradient_accumulation_steps"]) == (0.999, 0.0, 1)
     assert (args["tuner_type"], args["freeze_vit"], args["freeze_aligner"], args["freeze_llm"]) == (
         "full", False, False, False)
     assert args["deepspeed"]["zero_optimization"]["stage"] == 3
@@ -184,7 +187,8 @@ def test_lora_recipe_variant_and_override_then_infer_adapter(tiny_qwen2_5_vl: Pa
                                                              tmp_path: Path) -> None:
     out = tmp_path / "lora"
     env = {"MODEL": str(tiny_qwen2_5_vl), "DATA": str(data), "VARIANT": "no_time", "OUTPUT_DIR": str(out),
-           "NPROC_PER_NODE": "1", "MASTER_PORT": str(29300 + os.getpid() % 300), "DEEPSPEED": "none"}
+           "NPROC_PER_NODE": "1", "MASTER_PORT": str(29300 + os.getpid() % 300), "DEEPSPEED": "none",
+           "GLOBAL_BATCH_SIZE": "4"}
     log = tmp_path / "lora.log"
     run_recipe(RECIPES / "qwen2_5_vl_lora.sh", [*STEPS, *CPU_TRAIN_FLAGS, *QWEN_FLAGS, "--learning_rate", "3e-4"],
                log=log, env=env)
@@ -195,6 +199,8 @@ def test_lora_recipe_variant_and_override_then_infer_adapter(tiny_qwen2_5_vl: Pa
     ckpt = last_checkpoint(out)
     args = json.loads((ckpt / "args.json").read_text())
     assert args["learning_rate"] == 3e-4  # "$@" overrides the config
+    assert args["gradient_accumulation_steps"] == 2  # GLOBAL_BATCH_SIZE 4 = 2 per device x 1 process x 2 steps
+    assert "qwen2_5_vl_lora.sh: global batch 4 (GLOBAL_BATCH_SIZE) = 2 per device x 1 process(es)" in text
     assert args["tuner_type"] == "lora" and args["lora_rank"] == 8 and args["deepspeed"] is None
     assert args["dataset"] == [str(data / "no_time" / "train.jsonl")]
     assert (ckpt / "adapter_model.safetensors").is_file()
@@ -212,26 +218,41 @@ def test_lora_recipe_variant_and_override_then_infer_adapter(tiny_qwen2_5_vl: Pa
 # --- the Python recipe -----------------------------------------------------------------------------------------
 
 @pytest.mark.e2e
-def test_ablations_end_to_end(tiny_qwen2_5_vl: Path, data: Path, tmp_path: Path) -> None:
+def test_documented_torchrun_ablations_two_variants(tiny_qwen2_5_vl: Path, data: Path, tmp_path: Path) -> None:
+    """`torchrun --nproc_per_node N recipes/ablations.py --data D` as documented (N=1 on CPU): DeepSpeed ZeRO-3 by
+    default under torchrun, then in-process inference on the trained checkpoint (which crashed with `weight should
+    have at least three dimensions` while the finished ZeRO-3 training's config was still registered), scoring and
+    the table, for two variants in one process."""
     out = tmp_path / "abl"
     sft = " ".join([*STEPS, *CPU_TRAIN_FLAGS, "--add_version", "true"])
     infer = " ".join([*CPU_INFER_FLAGS, "--max_new_tokens", "24"])
     log = tmp_path / "ablations.log"
+    port = str(29900 + os.getpid() % 90)
     run_recipe(RECIPES / "ablations.py", ["--data", str(data), "--model", str(tiny_qwen2_5_vl), "--output-dir",
-                                          str(out), "--sft-flags", sft, "--infer-flags", infer,
-                                          "--score-flags", "--bootstrap 0"], log=log, env={"OPENAI_API_KEY": None})
+                                          str(out), "--variants", "full,no_time", "--sft-flags", sft, "--infer-flags",
+                                          infer, "--score-flags", "--bootstrap 0"],
+               log=log, env={"OPENAI_API_KEY": None, "GLOBAL_BATCH_SIZE": "4"},
+               launcher=["torchrun", "--nproc_per_node", "1", "--master_port", port])
+    text = log.read_text()
+    # The config's per-device batch 2 on 1 process: 2 accumulation steps make GLOBAL_BATCH_SIZE=4.
+    assert "global batch 4 (GLOBAL_BATCH_SIZE) = 2 per device x 1 process(es) x 1 node(s) x 2 accumulation step(s)" \
+        in text
     summary = json.loads((out / "ablations.json").read_text())
-    assert list(summary["variants"]) == list(VARIANTS)
+    assert list(summary["variants"]) == ["full", "no_time"]
     for variant, entry in summary["variants"].items():
-        assert Path(entry["checkpoint"]).parent.parent == out / variant  # swift's versioned run dir
+        ckpt = Path(entry["checkpoint"])
+        assert ckpt.parent.parent == out / variant  # swift's versioned run dir
+        args = json.loads((ckpt / "args.json").read_text())
+        assert args["deepspeed"]["zero_optimization"]["stage"] == 3  # ZeRO-3: the default under torchrun
+        assert (args["gradient_accumulation_steps"], args["adam_beta2"]) == (2, 0.999)
         assert entry["references"] == str(data / variant / "test.jsonl")
         assert_results_follow_inputs(Path(entry["predictions"]), data / variant / "test.jsonl", nonempty=False)
         assert set(paper.METRICS) <= set(entry["metrics"])
         assert entry["metrics"]["explanation"] is None  # no judge without OPENAI_API_KEY
     table = (out / "ablations.md").read_text()
     assert "| paper | w/o time | 29.6 | 79.8 | 64.6 | 100.0 | 37.2 | 1.2 | 57.7 | 100.0 |" in table
-    assert table.count("| ours |") == 4
-    assert table in log.read_text()
+    assert table.count("| ours |") == 2
+    assert table in text
 
 
 def test_ablations_checks_inputs_before_training(data: Path, tmp_path: Path) -> None:

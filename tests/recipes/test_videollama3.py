@@ -71,18 +71,6 @@ def swift_vl3(tiny_videollama3: Path):
     return make
 
 
-def decode_all_frames(path: Path):
-    """Every frame of a clip (decord) and its metadata: what VideoLlama3Processor samples from by itself."""
-    import decord
-    from transformers.video_utils import VideoMetadata
-
-    reader = decord.VideoReader(str(path))
-    frames = reader.get_batch(list(range(len(reader)))).asnumpy()
-    fps = reader.get_avg_fps()
-    return frames, VideoMetadata(total_num_frames=len(reader), fps=fps, width=frames.shape[2],
-                                 height=frames.shape[1], duration=len(reader) / fps)
-
-
 def frames_of(text: str) -> list[tuple[str, int]]:
     """(timestamp, video tokens) per frame of a decoded VideoLLaMA3 prompt."""
     block = re.search(r"((?:,?Time \d+\.\ds:(?:<\|video_pad\|>)+)+)\n", text)
@@ -129,45 +117,131 @@ def test_tiny_videollama3_is_native_with_qwen_ids(tiny_videollama3: Path) -> Non
                                   "--external_plugins", str(PLUGIN)]
 
 
-# --- template == transformers' VideoLlama3Processor -------------------------------------------------------------
+# --- frames: VideoLLaMA3's sampler; template == transformers' VideoLlama3Processor ----------------------------------
+
+def videollama3_frames(path: Path, fps: float, max_frames: int) -> list[tuple[int, float]]:
+    """(source frame, timestamp) as VideoLLaMA3 samples a clip, computed independently of the plugin: libavfilter's
+    own `fps=FPS:round=down` filter (PyAV's bundled FFmpeg; VideoLLaMA3 runs the same filter through the ffmpeg
+    CLI), timestamps k / FPS, then VideoLLaMA3's cap np.linspace(0, n - 1, max_frames, dtype=int)."""
+    import av
+    import numpy as np
+
+    from tests.support.media import frame_index
+
+    out: list[int] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        graph = av.filter.Graph()
+        source, sink = graph.add_buffer(template=stream), graph.add("buffersink")
+        fps_filter = graph.add("fps", f"fps={fps}:round=down")
+        source.link_to(fps_filter)
+        fps_filter.link_to(sink)
+        graph.configure()
+
+        def drain() -> None:
+            while True:
+                try:
+                    out.append(frame_index(graph.pull().to_ndarray(format="rgb24")))
+                except (av.error.BlockingIOError, av.error.EOFError):
+                    return
+
+        for frame in container.decode(stream):
+            graph.push(frame)
+            drain()
+        graph.push(None)
+        drain()
+    pairs = [(index, k / fps) for k, index in enumerate(out)]
+    if len(pairs) > max_frames:
+        pairs = [pairs[i] for i in np.linspace(0, len(pairs) - 1, max_frames, dtype=int)]
+    return pairs
+
+
+CLIPS = {  # awkward lengths: shorter than one sampling interval, not a whole number of intervals, long
+    "0.4s": {"seconds": 0.4, "fps": 10, "frames": [(3, 0.0)]},  # ffmpeg: none (VideoLLaMA3 fails); plugin: slot 0
+    "2.9s": {"seconds": 2.9, "fps": 10, "frames": [(4, 0.0), (9, 0.5), (14, 1.0), (19, 1.5), (24, 2.0)]},
+    "2.9s@24": {"seconds": 2.9, "fps": 24, "frames": None},
+    "200s": {"seconds": 200, "fps": 3, "frames": None},  # 400 slots at fps 2 -> 180 kept
+}
+
+
+@pytest.mark.parametrize("name", list(CLIPS))
+def test_sampler_is_videollama3s(tmp_path: Path, name: str) -> None:
+    """The plugin picks the frames and timestamps VideoLLaMA3's own loader picks (libavfilter's fps filter)."""
+    import decord
+
+    from recipes.plugins.videollama3 import sample_videollama3
+    from tests.support.media import frame_index, write_indexed_mp4
+
+    clip = CLIPS[name]
+    path = write_indexed_mp4(tmp_path / f"{name}.mp4", clip["seconds"], clip["fps"])
+    reader = decord.VideoReader(str(path))
+    times = reader.get_frame_timestamp(range(len(reader)))
+    indices, slots = sample_videollama3(times[:, 0].tolist(), float(times[-1, 1]), 2.0, 180)
+    ours = [(frame_index(f), s / 2.0) for f, s in zip(reader.get_batch(indices).asnumpy(), slots, strict=True)]
+    expected = videollama3_frames(path, 2, 180)
+    if name == "0.4s":
+        assert expected == []  # shorter than 1 / FPS: VideoLLaMA3's ffmpeg call yields no frame
+        assert ours == clip["frames"]  # the plugin keeps the first slot (the last frame shown before 0.5 s)
+        return
+    assert ours == expected
+    if clip["frames"]:
+        assert ours == clip["frames"]  # each slot shows the last frame before the next one, labelled k / FPS
+    if name == "200s":
+        assert len(ours) == 180 and ours[0] == (1, 0.0) and ours[-1] == (599, 199.5)
+
 
 @pytest.mark.parametrize("case", [
-    # 8 frames at 4 fps (2 s), FPS unset: the plugin's default fps 2 -> frames 0, 2, 4, 6.
-    {"frames": 8, "env": {}, "fps": 2, "max_frames": 180, "size": None,
-     "times": ["0.0", "0.5", "1.0", "1.5"]},
-    # 16 frames (4 s), FPS=4 capped by FPS_MAX_FRAMES=5 -> frames 0, 3, 6, 9, 12; per-frame pixel cap.
-    {"frames": 16, "env": {"FPS": "4", "FPS_MAX_FRAMES": "5", "VIDEO_MAX_PIXELS": "1568"}, "fps": 4,
-     "max_frames": 5, "size": {"shortest_edge": 784, "longest_edge": 1568 * 5},
-     "times": ["0.0", "0.8", "1.5", "2.2", "3.0"]},
-], ids=["defaults", "fps_max_frames_pixels"])
+    {"clip": "0.4s", "env": {}, "times": ["0.0"]},
+    {"clip": "2.9s", "env": {}, "times": ["0.0", "0.5", "1.0", "1.5", "2.0"]},
+    {"clip": "200s", "env": {}, "times": None},
+    # FPS=4 capped by FPS_MAX_FRAMES=5; per-frame pixel cap.
+    {"clip": "2.9s", "env": {"FPS": "4", "FPS_MAX_FRAMES": "5", "VIDEO_MAX_PIXELS": "1568"},
+     "times": ["0.0", "0.5", "1.2", "1.8", "2.5"]},
+], ids=["0.4s", "2.9s", "200s", "fps4_max5_pixels"])
 def test_template_matches_videollama3_processor(swift_vl3, tmp_path: Path, case: dict) -> None:
-    _, processor, template = swift_vl3(case["env"], mode="transformers")
-    clip = write_mp4(tmp_path / "clip.mp4", 3, frames=case["frames"])
-    encoded = template.encode({"messages": [{"role": "user", "content": "<video>Is it real?"}],
-                               "videos": [str(clip)]})
+    """For VideoLLaMA3's frames of a clip, the plugin's template and transformers' VideoLlama3Processor give the same
+    timestamps, video tokens per frame after compression, pixels, and input_ids token for token; the question follows
+    the video's newline without the data's leading space (`\\nDecide`, as VideoLLaMA3's loader strips it)."""
+    import decord
+    from transformers.video_utils import VideoMetadata
 
-    frames, metadata = decode_all_frames(clip)
+    from recipes.plugins.videollama3 import DEFAULT_VIDEO_TOTAL_PIXELS
+    from tests.support.media import write_indexed_mp4
+
+    _, processor, template = swift_vl3(case["env"], mode="transformers")
+    fps, max_frames = float(case["env"].get("FPS", 2)), int(case["env"].get("FPS_MAX_FRAMES", 180))
+    clip = CLIPS[case["clip"]]
+    path = write_indexed_mp4(tmp_path / "clip.mp4", clip["seconds"], clip["fps"])
+    encoded = template.encode({"messages": [{"role": "user", "content": "<video> Decide whether it is real. "}],
+                               "videos": [str(path)]})
+
+    expected = videollama3_frames(path, fps, max_frames) or [(3, 0.0)]  # 0.4 s: the plugin's one frame
+    frames = decord.VideoReader(str(path)).get_batch([i for i, _ in expected]).asnumpy()
+    metadata = VideoMetadata(total_num_frames=len(frames), fps=fps,
+                             frames_indices=[round(t * fps) for _, t in expected])
     prompt = processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Is it real?"}]}],
+        [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Decide whether it is real."}]}],
         add_generation_prompt=True, tokenize=False)
-    kwargs = {"size": case["size"]} if case["size"] else {}
-    reference = processor(text=[prompt], videos=[frames], video_metadata=[metadata], do_sample_frames=True,
-                          fps=case["fps"], max_frames=case["max_frames"], return_metadata=True,
-                          return_tensors="pt", **kwargs)
+    per_frame = int(case["env"].get("VIDEO_MAX_PIXELS", 0)) * len(frames) or DEFAULT_VIDEO_TOTAL_PIXELS
+    size = {"shortest_edge": int(case["env"].get("VIDEO_MIN_PIXELS", processor.video_processor.size["shortest_edge"])),
+            "longest_edge": min(DEFAULT_VIDEO_TOTAL_PIXELS, per_frame)}
+    reference = processor(text=[prompt], videos=[frames], video_metadata=[metadata], do_sample_frames=False,
+                          size=size, return_tensors="pt")
 
     tok = processor.tokenizer
-    ours, theirs = frames_of(tok.decode(encoded["input_ids"])), frames_of(tok.decode(reference["input_ids"][0]))
-    assert [t for t, _ in ours] == [t for t, _ in theirs] == case["times"]  # same frames, same timestamps
+    text = tok.decode(encoded["input_ids"])
+    ours, theirs = frames_of(text), frames_of(tok.decode(reference["input_ids"][0]))
+    assert [t for t, _ in ours] == [t for t, _ in theirs] == [f"{t:.1f}" for _, t in expected]
+    if case["times"]:
+        assert [t for t, _ in ours] == case["times"]
     assert [n for _, n in ours] == [n for _, n in theirs]  # same video tokens per frame
     assert encoded["input_ids"] == reference["input_ids"][0].tolist()  # the whole prompt, token for token
+    assert "<|video_pad|>\nDecide whether it is real.<|im_end|>" in text
     for key in ("pixel_values_videos", "video_grid_thw", "video_merge_sizes", "video_compression_mask"):
         assert torch.equal(encoded[key], reference[key]), key
-    # Compression is real: tokens per frame = the kept merged patches, fewer than the grid's when frames repeat.
     grid = encoded["video_grid_thw"][0].tolist()
-    assert grid[0] == len(case["times"])
+    assert grid[0] == len(expected)
     assert sum(n for _, n in ours) == int(encoded["video_compression_mask"].sum())
-    if case["size"] is None:
-        assert sum(n for _, n in ours) < grid[0] * grid[1] * grid[2] // 4
 
 
 def test_template_matches_processor_on_an_image(swift_vl3, tmp_path: Path) -> None:
@@ -402,7 +476,7 @@ def test_converter_cli_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_configs_hold_the_paper_settings() -> None:
     env, full = lib.load_config("videollama3_full")
-    assert (env["FPS"], env["FPS_MAX_FRAMES"]) == ("2", "180")  # paper: fps 2, at most 180 frames
+    assert (env["FPS"], env["FPS_MAX_FRAMES"], env["GLOBAL_BATCH_SIZE"]) == ("2", "180", "8")  # paper Table 4
     assert (full["tuner_type"], full["per_device_train_batch_size"], full["learning_rate"],
             full["num_train_epochs"], full["optim"]) == ("full", 1, 1e-5, 1, "adamw_torch")
     assert full["freeze_vit"] is False and full["freeze_aligner"] is False and full["freeze_llm"] is False
@@ -410,10 +484,15 @@ def test_configs_hold_the_paper_settings() -> None:
     lora_env, lora = lib.load_config("videollama3_lora")
     assert lora["tuner_type"] == "lora" and lora_env == env
     for key in ("model_type", "template", "external_plugins", "per_device_train_batch_size", "num_train_epochs",
-                "optim", "max_length"):
+                "optim", "max_length", "adam_beta2", "weight_decay", "lr_scheduler_type", "warmup_ratio"):
         assert lora[key] == full[key], key
     for config in (full, lora):
         assert not any(k in config for k in ("model", "dataset", "output_dir", "deepspeed"))
+    # The video token budget: the configs' and the plugin's default agree (inference without the training config).
+    from recipes.plugins.videollama3 import DEFAULT_VIDEO_TOTAL_PIXELS
+
+    assert int(env["VIDEO_TOTAL_PIXELS"]) == int(lora_env["VIDEO_TOTAL_PIXELS"]) == DEFAULT_VIDEO_TOTAL_PIXELS
+    assert DEFAULT_VIDEO_TOTAL_PIXELS == 10240 * 28 * 28  # VideoLLaMA3 stage 4 --mm_max_length 10240
 
 
 @pytest.fixture(scope="module")
@@ -443,7 +522,8 @@ STEPS = ["--max_steps", "2", "--save_strategy", "steps", "--save_steps", "2", "-
 def test_full_recipe_zero3_then_infer(tiny_videollama3: Path, deeptrace_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "full"
     env = {"MODEL": str(tiny_videollama3), "DATA": str(deeptrace_data), "OUTPUT_DIR": str(out),
-           "NPROC_PER_NODE": "1", "MASTER_PORT": str(29700 + os.getpid() % 200), "DEEPSPEED": "zero3", "FPS": None}
+           "NPROC_PER_NODE": "1", "MASTER_PORT": str(29700 + os.getpid() % 200), "DEEPSPEED": "zero3", "FPS": None,
+           "GLOBAL_BATCH_SIZE": "2"}
     log = tmp_path / "full.log"
     # Run from elsewhere: the script's absolute plugin path must win over the config's repo-relative one.
     run_recipe(RECIPES / "videollama3_full.sh", [*STEPS, *CPU_TRAIN_FLAGS, "--learning_rate", "1e-3"], log=log,
@@ -457,6 +537,8 @@ def test_full_recipe_zero3_then_infer(tiny_videollama3: Path, deeptrace_data: Pa
     assert (args["model_type"], args["template"], args["tuner_type"]) == ("videollama3", "videollama3", "full")
     assert (args["freeze_vit"], args["freeze_aligner"], args["freeze_llm"]) == (False, False, False)
     assert args["deepspeed"]["zero_optimization"]["stage"] == 3 and args["per_device_train_batch_size"] == 1
+    assert (args["gradient_accumulation_steps"], args["vit_lr"], args["aligner_lr"]) == (2, 2e-6, 1e-5)
+    assert "vit_lr: 2e-06, aligner_lr: 1e-05, llm_lr: 0.001" in text  # ms-swift's per-part learning rates
     name = "model.vision_model.encoder.layers.0.self_attn.q_proj.weight"  # full means full: the ViT moved too
     assert not torch.equal(first_tensor(tiny_videollama3 / "model.safetensors", name),
                            first_tensor(ckpt / "model.safetensors", name))
@@ -474,7 +556,8 @@ def test_full_recipe_zero3_then_infer(tiny_videollama3: Path, deeptrace_data: Pa
 def test_lora_recipe_then_infer_adapter(tiny_videollama3: Path, deeptrace_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "lora"
     env = {"MODEL": str(tiny_videollama3), "DATA": str(deeptrace_data), "OUTPUT_DIR": str(out),
-           "NPROC_PER_NODE": "1", "MASTER_PORT": str(29500 + os.getpid() % 200), "DEEPSPEED": "none"}
+           "NPROC_PER_NODE": "1", "MASTER_PORT": str(29500 + os.getpid() % 200), "DEEPSPEED": "none",
+           "GLOBAL_BATCH_SIZE": "1"}
     log = tmp_path / "lora.log"
     run_recipe(RECIPES / "videollama3_lora.sh", [*STEPS, *CPU_TRAIN_FLAGS, "--learning_rate", "1e-3",
                                                   "--eval_strategy", "no"], log=log, env=env)  # eval: full test

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import colorsys
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +55,37 @@ def write_mp4(path: str | os.PathLike[str], index: int, width: int = 64, height:
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def write_indexed_mp4(path: str | os.PathLike[str], seconds: float, fps: float, width: int = 64,
+                      height: int = 48) -> Path:
+    """A clip of round(seconds x fps) frames whose frame t shows t in binary (8x8 blocks, white = 1), readable back
+    with `frame_index` after lossy coding: lets a test tell which source frame a sampler picked."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols, rows = width // 8, height // 8
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "10", "preset": "ultrafast", "bf": "0"}
+        for t in range(round(seconds * fps)):
+            img = np.zeros((height, width, 3), dtype=np.uint8)
+            for bit in range(cols * rows):
+                if t >> bit & 1:
+                    y, x = divmod(bit, cols)
+                    img[y * 8:(y + 1) * 8, x * 8:(x + 1) * 8] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def frame_index(frame: np.ndarray) -> int:
+    """The number a `write_indexed_mp4` frame shows (frame: H x W x 3, uint8)."""
+    height, width = frame.shape[:2]
+    cols = width // 8
+    blocks = frame[: height // 8 * 8, : cols * 8].mean(axis=2).reshape(height // 8, 8, cols, 8).mean(axis=(1, 3))
+    return sum(1 << bit for bit, white in enumerate(blocks.flatten() > 128) if white)
