@@ -252,9 +252,9 @@ def breakdown(n: int) -> list[tuple[str, float]]:
         phases.append((name, now - t0))
         t0 = now
 
+    from common.join import join
     from eval import css
     from eval import fakeclue as F
-    from eval.join import join
     from prompts import fakeclue as C
 
     lap("import eval.fakeclue (numpy)")

@@ -16,10 +16,6 @@ def where(path: object, line: int | None = None) -> str:
     return f"{path}:{line}" if line is not None else str(path)
 
 
-def fail(message: str) -> NoReturn:
-    raise UserError(message)
-
-
 def os_error_line(exc: OSError) -> str:
     """An OSError as `PATH: problem` (both paths of a rename or a copy), without Python's `[Errno N]`."""
     paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)

@@ -39,18 +39,10 @@ from prompts.deeptrace_categories import CategoryMap, load_category_map
 
 SPLITS = ("train", "val", "test")
 VARIANTS = prompts.VARIANTS
-BBOX_FORMATS = ("abs", "norm1000", "norm1")
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # What a converter hands the writer
-
-
-def answer_bbox(box: Box, width: float, height: float, fmt: str) -> list[float]:
-    if fmt == "abs":
-        return list(box)
-    scale = 1000.0 if fmt == "norm1000" else 1.0
-    return [box[0] / width * scale, box[1] / height * scale, box[2] / width * scale, box[3] / height * scale]
 
 
 def clean_text(text: str | None) -> str | None:
@@ -149,8 +141,8 @@ class SplitRule:
 
 
 @functools.cache
-def _question(variant: str) -> str:
-    return prompts.question(variant)
+def _question(variant: str, fmt: str) -> str:
+    return prompts.question(variant, fmt)
 
 
 def build_samples(video: Video, trace: Trace | None, variants: Sequence[str], fmt: str, split: str,
@@ -167,9 +159,8 @@ def build_samples(video: Video, trace: Trace | None, variants: Sequence[str], fm
         tags: list[str] = []
         extra = video.extra
     else:
-        coords = answer_bbox(trace.bbox, video.width, video.height, fmt)
-        decimals = 3 if fmt == "norm1" else 0
-        answers = prompts.fake_answers(coords, trace.start, trace.explanation, variants, bbox_decimals=decimals)
+        coords = prompts.answer_box(trace.bbox, fmt, video.width, video.height)
+        answers = prompts.fake_answers(coords, trace.start, trace.explanation, variants, fmt)
         bbox = [round(v, 3) for v in trace.bbox]
         start = round(trace.start, 6)
         end = None if trace.end is None else round(trace.end, 6)
@@ -184,7 +175,8 @@ def build_samples(video: Video, trace: Trace | None, variants: Sequence[str], fm
     if trace is not None and trace.frames:
         meta["frames"] = list(trace.frames)
     videos = [str(video.path)]
-    return [{"messages": [{"role": "user", "content": _question(variant)}, {"role": "assistant", "content": answer}],
+    return [{"messages": [{"role": "user", "content": _question(variant, fmt)},
+                          {"role": "assistant", "content": answer}],
              "videos": videos, "meta": {**meta, "variant": variant, **extra}}
             for variant, answer in zip(variants, answers, strict=True)]
 
@@ -552,10 +544,9 @@ def add_output_args(parser: argparse.ArgumentParser, *, split_default: str = "8:
                         "files of the previous run and keeps any others")
     g.add_argument("--variant", default="full", choices=(*VARIANTS, "all"),
                    help="supervision ablation of the paper (default: full); 'all' writes every variant")
-    g.add_argument("--bbox-format", default="abs", choices=BBOX_FORMATS,
-                   help="coordinates in the answer: abs = source pixels (paper), norm1000 = 0-1000 grid "
-                        "(Qwen2-VL/Qwen3-VL/VideoLLaMA3 style), norm1 = 0-1 with 3 decimals (default: abs). "
-                        "meta.bbox is always source pixels")
+    g.add_argument("--bbox-format", default="pixels", choices=prompts.BOX_FORMAT_NAMES,
+                   help="coordinates in the answer (the question names the unit unless pixels): "
+                        + prompts.box_formats_help() + " (default: pixels). meta.bbox is always source pixels")
     g.add_argument("--split", default=split_default, metavar="TRAIN:VAL:TEST",
                    help=f"split ratios by unique video (default: {split_default}); a video's split depends only on "
                         "its id and --seed, and videos sharing a media file share a split")

@@ -37,8 +37,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.errors import UserError, run_cli, where  # noqa: E402
+from common.join import join  # noqa: E402
 from common.jsonl import iter_jsonl, write_jsonl  # noqa: E402
-from eval.join import join  # noqa: E402
 from prompts import deepfakejudge as P  # noqa: E402
 
 TASKS = ("dfj-pointwise", "dfj-pairwise", "dfj-detect", "dfj-reason")

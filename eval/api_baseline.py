@@ -26,12 +26,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import prompts  # noqa: E402
 from common.argtypes import non_negative_int, optional_float, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, run_cli, where  # noqa: E402
+from common.join import assistant_text, media_paths, read_records  # noqa: E402
 from common.jsonl import write_jsonl  # noqa: E402
 from common.outputs import check_output_file  # noqa: E402
-from eval.join import assistant_text, media_paths, read_records  # noqa: E402
 from eval.judge import Judge, JudgeError, JudgeRequest  # noqa: E402
 from eval.report_media import (  # noqa: E402
     encode_image,
@@ -42,9 +41,8 @@ from eval.report_media import (  # noqa: E402
     resolve_media,
     sample_indices,
 )
+from prompts.deeptrace import BOX_FORMATS, ZERO_SHOT, box_format  # noqa: E402
 
-ZERO_SHOT_FILE = "deeptrace/zero_shot.txt"
-ZERO_SHOT = prompts.load(ZERO_SHOT_FILE)  # the paper's App. E prompt, byte-exact
 MEDIA_TAG = re.compile(r"<(image|video)>")
 SEND_AS_IS = {"image/jpeg", "image/png", "image/webp", "image/gif"}  # image files sent unchanged (no re-encoding)
 
@@ -346,9 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     s = client.stats
     print(f"api_baseline: wrote {len(out)} predictions to {args.out} (model {args.model}; {s.items} distinct requests: "
           f"{s.cached} cached, {s.calls} calls, {s.retries} retries, {len(failed)} failed; cache {client.cache.path})")
-    formats = {(rec.get("meta") or {}).get("answer_bbox_format") for _, rec in records
+    formats = {box_format((rec.get("meta") or {}).get("answer_bbox_format") or "pixels") for _, rec in records
                if isinstance(rec.get("meta"), dict)}
-    extra = "" if formats <= {None, "abs", "pixels"} else " --bbox-format pixels"
+    extra = "" if formats <= {BOX_FORMATS["pixels"]} else " --bbox-format pixels"
     print(f"score with: python eval/score.py --predictions {args.out} --references {args.references}{extra}")
     return 0
 

@@ -1,4 +1,8 @@
-"""DeeptraceReward scoring (paper Table 2; SPEC §4): parse, judge explanations, aggregate. See eval/README.md.
+"""DeeptraceReward scoring (paper Table 2): read references, score each response, judge explanations, aggregate.
+
+The answer format (question, rendering, parsing, box conventions, rounding) is `prompts/deeptrace.py`'s; this module
+scores what it reads. `score_response` is the per-sample step (parse -> frame fractions -> metrics, no judge), shared
+with the RL rewards. See eval/README.md.
 
 `metrics` is the paper's per-sample protocol. Everything of ours is reported beside it and never changes it:
 `per_video` (each video once, each prediction scored against the trace of its video that it matches best),
@@ -8,67 +12,53 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import prompts
 from common.errors import UserError, where
+from common.join import Pair, assistant_text, media_paths, reference_meta
 from eval import judging
 from eval import metrics as M
-from eval.join import Pair, reference_meta
-from eval.judge import JudgeRequest
-from eval.parse import FAKE, REAL, box_to_ratio, canonical_box_format, parse_generation
+from eval.judge import DEFAULT_MODEL, Judge, JudgeCache, JudgeRequest, cache_key
+from eval.report_cards import BAD, GOOD, CardContext, raw_texts
 from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci
-from eval.tasks import ScoreContext
+from eval.tasks import ScoreContext, Scored
+from prompts import deeptrace as D
+from prompts.deeptrace import FAKE, REAL, parse_judge_score
 
 NAME = "deeptrace"
-JUDGE_PROMPT_FILE = "deeptrace/judge.txt"
-JUDGE_PROMPT = prompts.load(JUDGE_PROMPT_FILE)  # the paper's App. D text, verbatim
+STREAMING = True  # `score` reads each pair once and keeps only its Reference and Row
+JUDGE_PROMPT_FILE = D.JUDGE_PROMPT_FILE
 
-
-# --- judge prompt and reply --------------------------------------------------------------------------------------
+# Scoring issues (beside the codec's parse issues, prompts/deeptrace.ISSUES), counted in metrics.json parse.issues
+OUTSIDE = "box outside the frame"  # under the box convention used; see the warning in `box_convention_check`
+FRAMES_WITHOUT_FPS = "time in frames, no fps"  # meta.fps is needed to turn a frame number into seconds
+OUTSIDE_SHARE = 0.05  # more than this share of predicted boxes outside the frame prints one warning
 
 
 def judge_messages(reference: str, prediction: str) -> list[dict[str, str]]:
-    """App. D prompt + one more pair in the style of its examples (our reconstruction: the paper shows no slots).
-
-    The whole prompt is one user message: the paper's text, a blank line, then
-    `Ground Truth: '<reference>'` / `Predicted   : '<prediction>'` / `Answer      :` (whitespace-normalised texts,
-    each cut to eval/judging.py's MAX_TEXT_CHARS).
-    """
-    reference, prediction = (judging.cap(" ".join(t.split())) for t in (reference, prediction))
-    text = f"{JUDGE_PROMPT}\nGround Truth: '{reference}'\nPredicted   : '{prediction}'\nAnswer      :"
-    return [{"role": "user", "content": text}]
-
-
-_SCORE_NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?|\.\d+)(?!\.?\d)")
-
-
-def parse_judge_score(reply: str) -> float | None:
-    """0, 0.5 or 1 when the reply states exactly one number and it is one of those; otherwise None."""
-    values = {float(n) for n in _SCORE_NUMBER.findall(reply or "")}
-    if len(values) == 1:
-        value = values.pop()
-        if value in (0.0, 0.5, 1.0):
-            return value
-    return None
+    """The codec's App. D judge prompt (`prompts.deeptrace.judge_messages`) for two explanations, each
+    whitespace-normalised and cut to eval/judging.py's MAX_TEXT_CHARS (a runaway generation is not sent whole)."""
+    return D.judge_messages(*(judging.cap(" ".join(t.split())) for t in (reference, prediction)))
 
 
 # --- references --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reference:
     truth: M.Truth
     group: str
     categories: tuple[str, ...]
     source: str | None
-    answer_format: str
+    answer_format: D.BoxFormat  # the box convention the generations are read in
     width: float | None
     height: float | None
+    fps: float | None = None
 
 
 def _number(meta: dict, key: str, ctx: str, *, positive: bool = False, optional: bool = False) -> float | None:
@@ -82,7 +72,43 @@ def _number(meta: dict, key: str, ctx: str, *, positive: bool = False, optional:
     return float(value)
 
 
-def read_reference(record: dict[str, Any], ctx: str, bbox_format: str | None) -> Reference:
+def _meta_format(meta: dict, key: str, ctx: str) -> D.BoxFormat:
+    name = meta.get(key) or "pixels"
+    found = D.box_format(name)
+    if found is None:
+        raise UserError(f"{ctx}: unknown meta.{key} {name!r} (known: {', '.join(D.BOX_FORMAT_NAMES)})")
+    return found
+
+
+def _trained_on(record: dict[str, Any], fmt: D.BoxFormat, width: float, height: float,
+                box: M.Box, start: float, ctx: str) -> tuple[M.Box, float]:
+    """The box and onset the reference's own answer states (what the model was trained on: rounded numbers), checked
+    against meta; the meta values where the answer states none."""
+    text = assistant_text(record)
+    said = D.parse(text, strict=True) if text else None
+    if said is None or said.label != FAKE or said.box is None:
+        return box, start
+    stated = D.to_ratio(said.box, fmt, width, height)
+    # the answer holds meta's numbers rounded to one written step of its convention (half a step, and a little for
+    # meta.bbox's own 3 decimals of a pixel), here in fractions of the frame
+    step = 10.0 ** -fmt.decimals
+    tol_x, tol_y = 0.51 * step / (fmt.scale or width), 0.51 * step / (fmt.scale or height)
+    if any(abs(a - b) > tol for a, b, tol in zip(stated, box, (tol_x, tol_y, tol_x, tol_y), strict=True)):
+        raise UserError(f"{ctx}: the reference answer's box {D.format_bbox(said.box, fmt)} read as {fmt.name} "
+                        f"(meta.answer_bbox_format) is not meta.bbox rounded; is meta.answer_bbox_format right?")
+    if said.start is None:
+        return stated, start
+    if abs(said.start - start) > 0.51 * 10.0 ** -D.TIME_DECIMALS:
+        raise UserError(f"{ctx}: the reference answer's onset {said.start:g} s is not meta.start {start:g} rounded")
+    return stated, said.start
+
+
+def read_reference(record: dict[str, Any], ctx: str, bbox_format: str | None = None) -> Reference:
+    """One reference line: meta checked, the truth in frame fractions and seconds.
+
+    A fake sample is scored against what its answer (the last assistant message, when it is the codec's FAKE answer)
+    says: meta.bbox and meta.start rounded the way the answer writes them. `bbox_format` overrides the convention the
+    generations are read in (default: meta.answer_bbox_format, else pixels)."""
     meta = reference_meta(record, ctx, NAME, "converters/*_to_swift.py", (FAKE, REAL))
     label = meta["label"]
     videos = record.get("videos")
@@ -91,13 +117,11 @@ def read_reference(record: dict[str, Any], ctx: str, bbox_format: str | None) ->
     if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
         raise UserError(f"{ctx}: meta.categories must be a list of strings")
     source = meta.get("source")
-    answer_format = bbox_format or canonical_box_format(meta.get("answer_bbox_format") or meta.get("bbox_format")
-                                                        or "pixels")
-    if answer_format is None:
-        raise UserError(f"{ctx}: unknown meta.answer_bbox_format {meta.get('answer_bbox_format')!r} "
-                        f"(use pixels/abs, norm1000 or norm1, or pass --bbox-format)")
+    data_format = _meta_format(meta, "answer_bbox_format", ctx)
+    answer_format = D.BOX_FORMATS[bbox_format] if bbox_format else data_format
     width = _number(meta, "width", ctx, positive=True, optional=label == REAL)
     height = _number(meta, "height", ctx, positive=True, optional=label == REAL)
+    fps = _number(meta, "fps", ctx, positive=True, optional=True)
     if label == REAL:
         truth = M.Truth(REAL)
     else:
@@ -105,52 +129,110 @@ def read_reference(record: dict[str, Any], ctx: str, bbox_format: str | None) ->
         if not (isinstance(bbox, list) and len(bbox) == 4 and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)):
             raise UserError(f"{ctx}: a fake sample needs meta.bbox = [x0, y0, x1, y1] (got {bbox!r})")
-        gt_format = canonical_box_format(meta.get("bbox_format") or "pixels")
-        if gt_format is None:
-            raise UserError(f"{ctx}: unknown meta.bbox_format {meta.get('bbox_format')!r}")
         explanation = meta.get("explanation")
         if explanation is not None and not isinstance(explanation, str):
             raise UserError(f"{ctx}: meta.explanation must be a string or null")
+        box = D.to_ratio(bbox, _meta_format(meta, "bbox_format", ctx), width, height)
+        box, start = _trained_on(record, data_format, width, height, box, _number(meta, "start", ctx), ctx)
         truth = M.Truth(
-            FAKE, box=box_to_ratio(bbox, gt_format, width, height), start=_number(meta, "start", ctx),
-            end=_number(meta, "end", ctx, optional=True), duration=_number(meta, "duration", ctx, positive=True),
+            FAKE, box=box, start=start, end=_number(meta, "end", ctx, optional=True),
+            duration=_number(meta, "duration", ctx, positive=True),
             explanation=" ".join(explanation.split()) if explanation and explanation.strip() else None)
     return Reference(truth, str(group), tuple(categories), source if isinstance(source, str) else None,
-                     answer_format, width, height)
+                     answer_format, width, height, fps)
+
+
+# --- one response ----------------------------------------------------------------------------------------------------
+
+
+def guess_of(answer: D.Answer, reference: Reference, issues: list[str]) -> M.Guess:
+    """What `answer` says in the scorer's units (frame fractions, seconds); what cannot be converted is missing and
+    its reason appended to `issues`."""
+    if answer.label != FAKE:
+        return M.Guess(answer.label)
+    box = None
+    if answer.box is not None and (reference.answer_format.scale or reference.width):
+        box = D.to_ratio(answer.box, reference.answer_format, reference.width, reference.height)
+        if not D.inside_frame(box):
+            issues.append(OUTSIDE)
+    start, end = answer.start, answer.end
+    if answer.start_frame is not None:  # "starting at frame 12": seconds only with the video's frame rate
+        if reference.fps:
+            start = answer.start_frame / reference.fps
+            end = answer.end_frame / reference.fps if answer.end_frame is not None else end
+        else:
+            issues.append(FRAMES_WITHOUT_FPS)
+    return M.Guess(FAKE, box, start, end, answer.explanation)
+
+
+def score_response(response: object, reference: Reference, *, strict: bool = False) -> M.Row:
+    """One sample: parse the response (`prompts.deeptrace.parse`), convert it with the reference's box convention and
+    frame rate, and score it (worst-case fill-ins; the explanation is left to the judge). `strict` = --compat."""
+    answer = D.parse(response, strict=strict)
+    issues = list(answer.issues)
+    guess = guess_of(answer, reference, issues)
+    return M.score_sample(reference.truth, guess, cap_distance=not strict, group=reference.group,
+                          categories=reference.categories, source=reference.source, answer=answer,
+                          issues=tuple(issues))
+
+
+def box_convention_check(rows: list[M.Row], refs: list[Reference], chosen: str) -> tuple[dict[str, Any], str | None]:
+    """How many predicted boxes fall outside the frame under the convention used and, when more than OUTSIDE_SHARE
+    of them do, how many fit under each convention, with one warning when another convention fits more of them."""
+    boxes = sum(isinstance(row.answer, D.Answer) and row.answer.label == FAKE and row.answer.box is not None
+                for row in rows)
+    outside = sum(OUTSIDE in row.issues for row in rows)
+    report: dict[str, Any] = {"boxes": boxes, "outside_frame": outside, "fit_frame": None}
+    if not boxes or outside <= OUTSIDE_SHARE * boxes:
+        return report, None
+    fits: Counter[str] = Counter()
+    for row, ref in zip(rows, refs, strict=True):
+        answer = row.answer
+        if not isinstance(answer, D.Answer) or answer.label != FAKE or answer.box is None:
+            continue
+        for name, fmt in D.BOX_FORMATS.items():
+            if (fmt.scale or ref.width) and D.inside_frame(D.to_ratio(answer.box, fmt, ref.width, ref.height)):
+                fits[name] += 1
+    report["fit_frame"] = {name: fits[name] for name in D.BOX_FORMATS}
+    best = max(D.BOX_FORMATS, key=lambda name: (fits[name], name == "pixels"))
+    if fits[best] <= boxes - outside:
+        return report, None
+    return report, (f"{outside} of {boxes} predicted boxes ({100 * outside / boxes:.0f}%) fall outside the frame "
+                    f"read as {chosen}; read as {best}, {fits[best]} fit: if the model answers in that convention, "
+                    f"score with --bbox-format {best}")
 
 
 # --- CLI hooks ---------------------------------------------------------------------------------------------------
 
 
+OFFLINE: dict[str, Any] = {}  # nothing but the judge calls out, and the report runs without it
+
+
 def add_arguments(group) -> None:
-    group.add_argument("--bbox-format", choices=("pixels", "abs", "norm1000", "norm1"), default=None,
-                       help="box convention of the generations: source-video pixels (pixels = abs, the paper's), "
-                            "a 0-1000 grid or 0-1 fractions (default: each reference's meta.answer_bbox_format, "
-                            "else pixels)")
+    group.add_argument("--bbox-format", choices=D.BOX_FORMAT_NAMES, default=None,
+                       help="box convention of the generations: " + D.box_formats_help()
+                            + " (default: each reference's meta.answer_bbox_format, else pixels)")
 
 
-def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, Any]:
+def score(pairs: Iterable[Pair], args: Any, *, context: ScoreContext) -> Scored:
     strict = bool(getattr(args, "compat", False))
-    override = canonical_box_format(args.bbox_format) if getattr(args, "bbox_format", None) else None
-    refs = [read_reference(p.ref, where(context.references, p.ref_line), override) for p in pairs]
-
-    guesses: list[M.Guess] = []
-    issues: Counter[str] = Counter()
+    override = getattr(args, "bbox_format", None)
+    refs: list[Reference] = []
+    rows: list[M.Row] = []
     unparseable_lines: list[int] = []
-    for pair, ref in zip(pairs, refs, strict=True):
-        parsed = parse_generation(pair.pred.get("response"), strict=strict)
-        issues.update(parsed.issues)
-        if parsed.label is None:
+    for pair in pairs:  # one pass: only the Reference and the Row of a sample are kept
+        ref = read_reference(pair.ref, where(context.references, pair.ref_line), override)
+        row = score_response(pair.pred.get("response"), ref, strict=strict)
+        refs.append(ref)
+        rows.append(row)
+        if row.guess.label is None:
             unparseable_lines.append(pair.pred_line)
-        box = None
-        if parsed.box is not None and parsed.label == FAKE and (ref.answer_format != "pixels" or ref.width):
-            box = box_to_ratio(parsed.box, ref.answer_format, ref.width, ref.height)
-        guesses.append(M.Guess(parsed.label, box, parsed.start, parsed.end, parsed.explanation))
-
+    guesses = [row.guess for row in rows]
     cap = not strict
-    rows = [M.score_sample(r.truth, g, cap_distance=cap) for r, g in zip(refs, guesses, strict=True)]
-    rows = [replace(row, group=r.group, categories=r.categories, source=r.source)
-            for row, r in zip(rows, refs, strict=True)]
+    issues: Counter[str] = Counter(issue for row in rows for issue in row.issues)
+    notes: Counter[str] = Counter(note for row in rows for note in row.answer.notes)
+    chosen = override or "/".join(sorted({r.answer_format.name for r in refs}))
+    conventions, warning = box_convention_check(rows, refs, chosen)
 
     # Per-video protocol: each prediction against the trace of its video that it matches best.
     traces: dict[str, list[int]] = {}
@@ -166,8 +248,8 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
             M.score_sample(refs[j].truth, guesses[i], cap_distance=cap), own=j == i, order=j))
         matched[i] = best
         if best != i:
-            video_rows[i] = replace(M.score_sample(refs[best].truth, guesses[i], cap_distance=cap),
-                                    group=r.group, categories=r.categories, source=r.source)
+            video_rows[i] = M.score_sample(refs[best].truth, guesses[i], cap_distance=cap, group=r.group,
+                                           categories=r.categories, source=r.source)
 
     # Explanations: judge each distinct (true, predicted) pair once; a missing prediction scores 0 without a call.
     def wanted(i: int, j: int) -> tuple[str, str] | None:
@@ -236,7 +318,7 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
         "judge_failed": judge_failed,
         "predicted_end": sum(g.label == FAKE and g.end is not None for g in guesses),
     }
-    return {
+    return Scored({
         "task": NAME,
         "metrics": result_metrics,
         "counts": counts,
@@ -250,14 +332,16 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
         "by_category": drop(M.breakdown(fake_rows, lambda r: r.categories or ("(none)",), time_iou=with_end),
                             "overall", "accuracy", "real_accuracy"),
         "by_source": drop(M.breakdown(rows, lambda r: (r.source or "(unknown)",), time_iou=with_end), "overall"),
-        "parse": {"issues": dict(sorted(issues.items())), "unparseable_lines": unparseable_lines[:50]},
+        "parse": {"issues": dict(sorted(issues.items())), "notes": dict(sorted(notes.items())),
+                  "unparseable_lines": unparseable_lines[:50], "boxes": conventions},
+        "warnings": [warning] if warning else [],
         "judge": judge_report,
         "partial": partial,  # metrics computed over the judged samples only (some judge calls failed)
-        "settings": {"protocol": "per-sample (paper)", "compat": strict, "bbox_format": override or "from references",
+        "settings": {"protocol": "per-sample (paper)", "compat": strict, "bbox_format": override,
                      "bootstrap": args.bootstrap, "seed": args.seed},
         "files": {"predictions": context.predictions, "references": context.references},
         "join": context.join,
-    }
+    }, list(zip(refs, rows, strict=True)))
 
 
 # --- table -------------------------------------------------------------------------------------------------------
@@ -267,6 +351,14 @@ ROWS = (
     ("real_accuracy", "Real Acc. ↑"), ("explanation", "Explanation ↑"), ("bbox_iou", "BBox IoU ↑"),
     ("bbox_distance", "BBox Dist. ↓"), ("time_distance", "Time Dist. ↓"), ("time_iou", "Time IoU ↑ (ours)"),
 )
+# Per-category chart panels, in the spirit of the paper's Figure 5 (the first four with values are drawn)
+CHART_METRICS = (("accuracy", "Acc. ↑", lambda v: v), ("fake_accuracy", "Fake Acc. ↑", lambda v: v),
+                 ("explanation", "Explanation ↑", lambda v: v), ("bbox_iou", "BBox IoU ↑", lambda v: v),
+                 ("time_distance", "100 − Time Dist. ↑", lambda v: 100.0 - v))
+
+
+def metric_rows(task: str) -> list[tuple[str, str, int]]:
+    return [(key, title, 1) for key, title in ROWS]
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -291,3 +383,111 @@ def format_table(result: dict[str, Any]) -> str:
                          f"{_fmt(bm['real_accuracy'])} | {_fmt(bm['explanation'])} | {_fmt(bm['bbox_iou'])} | "
                          f"{_fmt(bm['bbox_distance'])} | {_fmt(bm['time_distance'])} |")
     return "\n".join(lines)
+
+
+# --- report cards ----------------------------------------------------------------------------------------------------
+
+
+class JudgeLookup:
+    """Per-sample judge scores read (never requested) from eval/score.py's judge reply cache."""
+
+    def __init__(self, cache_path: Path, model: str, params: dict[str, Any] | None = None):
+        self.cache = JudgeCache(cache_path)
+        self.model = model
+        # the sampling parameters score.py's judge used (part of the cache key): the metrics' record, else its defaults
+        self.params = params if isinstance(params, dict) else Judge(model).params
+        self.found = 0
+
+    def __call__(self, reference: str, prediction: str | None) -> tuple[float | None, str]:
+        """(score or None, text) for a reference explanation and a predicted one (None: the model gave none)."""
+        if not prediction:
+            return 0.0, "0 (no predicted explanation)"  # scores 0 without a call
+        replies = self.cache.get(cache_key(self.model, judge_messages(reference, prediction), self.params))
+        result = Judge._resolve(replies, parse_judge_score)
+        if result is None:
+            return None, "not judged"
+        self.found += 1
+        return (result.value, f"{result.value:g}") if result.status == "ok" else (0.0, "0 (unparseable reply)")
+
+
+def _box_text(box: Any) -> str:
+    if not isinstance(box, (list, tuple)) or len(box) != 4:
+        return "–"
+    return "[" + ", ".join(f"{v:g}" if isinstance(v, (int, float)) else "?" for v in box) + "]"
+
+
+def report_cards(samples: list[tuple[Reference, M.Row]], pairs: list[Pair], ctx: CardContext) -> list[dict[str, Any]]:
+    """Frames at the ground-truth and the predicted onset with both boxes, the scores, both explanations and the
+    judge score (from the judge's reply cache) of each sample, from the scorer's rows."""
+    from eval.report_media import GT_COLOUR, PRED_COLOUR  # drawing needs PIL: imported for reports only
+
+    model = ctx.judge_model or DEFAULT_MODEL
+    judge = JudgeLookup(ctx.judge_cache, model, ctx.judge_params) if ctx.judge_cache else None
+    cards = []
+    for (ref, row), pair in zip(samples, pairs, strict=True):
+        truth, guess, answer = ref.truth, row.guess, row.answer
+        fake, said_fake = truth.label == FAKE, guess.label == FAKE
+        meta = pair.ref.get("meta") or {}
+        chips = []
+        judged = None
+        if fake:
+            iou, dist, tdist = 100 * row.iou, 100 * row.dist, 100 * row.tdist
+            chips += [["IoU", _fmt(iou), GOOD if iou >= 50 else BAD], ["BBox dist.", _fmt(dist), ""],
+                      ["Time dist.", _fmt(tdist), GOOD if tdist <= 10 else BAD]]
+            if row.tiou is not None:
+                chips.append(["Time IoU", _fmt(100 * row.tiou), ""])
+            if truth.explanation is not None and judge is not None:
+                judged, why = judge(truth.explanation, guess.explanation if said_fake else None)
+                chips.append(["Judge", why, "" if judged is None else GOOD if judged >= 1 else BAD if judged == 0
+                              else ""])
+            elif truth.explanation is None:
+                chips.append(["Judge", "no GT explanation", ""])
+        else:
+            iou = tdist = None
+        if row.issues:
+            chips.append(["Parse", ", ".join(row.issues), BAD])
+
+        videos = media_paths(pair.ref, "videos") or []
+        video = videos[0] if videos else None
+        boxes = [(truth.box if fake else None, GT_COLOUR), (guess.box if said_fake else None, PRED_COLOUR)]
+        frames = []
+        if video is not None:
+            if fake:
+                frames.append(ctx.media.frame(video, truth.start, boxes, f"ground-truth onset {truth.start:.2f} s"))
+            if said_fake and guess.start is not None:
+                frames.append(ctx.media.frame(video, guess.start, boxes, f"predicted onset {guess.start:.2f} s"))
+            elif said_fake:
+                frames.append(ctx.media.frame(video, truth.start if fake else None, boxes, "no predicted onset"
+                                              + (" (GT onset frame)" if fake else " (middle frame)")))
+            if not frames:
+                frames.append(ctx.media.frame(video, None, [], "middle frame"))
+
+        texts = []
+        if fake:
+            texts.append(["Ground-truth explanation", truth.explanation or "(none)"])
+        if said_fake or fake:
+            texts.append(["Predicted explanation", (guess.explanation if said_fake else None) or "(none)"])
+        where_text = []
+        if fake:
+            where_text.append(f"GT box {_box_text(meta.get('bbox'))} from {truth.start:.2f} s"
+                              + (f" to {truth.end:.2f} s" if truth.end is not None else ""))
+        if said_fake:
+            where_text.append(f"predicted box {_box_text(answer.box)} ({ref.answer_format.name}) from "
+                              f"{'–' if guess.start is None else f'{guess.start:.2f} s'}"
+                              + (f" to {guess.end:.2f} s" if guess.end is not None else ""))
+        if where_text:
+            texts.append(["Where / when", "; ".join(where_text)])
+
+        title = str(meta.get("video_id") or video or f"line {pair.ref_line}")
+        if meta.get("trace_id"):
+            title += f" · trace {meta['trace_id']}"
+        cards.append({
+            "title": title, "media": video, "truth": truth.label, "pred": guess.label,
+            "correct": guess.label == truth.label, "unparseable": guess.label is None,
+            "iou": iou, "tdist": tdist, "judge": judged,
+            "categories": list(ref.categories) or (["(none)"] if fake else []), "source": ref.source,
+            "chips": chips, "frames": frames, "texts": texts, "raw": raw_texts(pair),
+        })
+    if judge is not None:
+        ctx.notes.append(f"Judge scores from {ctx.judge_cache} ({judge.found} cached verdicts, model {model}).")
+    return cards

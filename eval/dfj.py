@@ -1,4 +1,4 @@
-"""DeepfakeJudge scoring (SPEC §6): tasks dfj-pointwise, dfj-pairwise, dfj-detect. See eval/README.md "DeepfakeJudge".
+"""DeepfakeJudge scoring: tasks dfj-pointwise, dfj-pairwise, dfj-detect. See eval/README.md "DeepfakeJudge".
 
 - dfj-pointwise: the judge's `<score>N</score>` against meta.score — RMSE, Pearson, MAE, exact match; the mean
   score always (the only number for judge inputs built from a model's generations, which have no meta.score).
@@ -30,17 +30,19 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError, where
+from common.join import Pair, assistant_text, media_paths
 from eval import text_metrics as T
-from eval.join import Pair, assistant_text, media_paths
+from eval.report_cards import BAD, GOOD, CardContext, issue_chip, plain_card
 from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci
-from eval.tasks import ScoreContext
+from eval.tasks import ScoreContext, Scored
 from prompts import deepfakejudge as P
 
 NAME = "dfj"
 TASK_NAMES = ("dfj-pointwise", "dfj-pairwise", "dfj-detect", "dfj-reason")
 ACCEPTED = {"dfj-pointwise": ("dfj-pointwise",), "dfj-pairwise": ("dfj-pairwise",),
             "dfj-detect": ("dfj-detect", "dfj-reason"), "dfj-reason": ("dfj-reason",)}
+OFFLINE: dict[str, Any] = {"no_bertscore": True}  # the report's own scoring loads no model
 
 
 def add_arguments(group) -> None:
@@ -246,17 +248,19 @@ def score_pointwise(pairs: list[Pair], task: str, context: ScoreContext) -> tupl
               "unparseable": len(bad),
               "predicted": {str(s): sum(x.value == s for x in parsed) for s in P.SCORES},
               "truth": {str(s): truths.count(s) for s in P.SCORES}}
-    return POINTWISE, rows, counts, issues, bad
+    return POINTWISE, rows, counts, issues, bad, list(zip(truths, parsed, strict=True))
 
 
 def score_pairwise(pairs: list[Pair], task: str, context: ScoreContext) -> tuple:
     parsed, issues, bad = _parse_all(pairs, P.parse_choice)
     rows: list[dict[str, float]] = []
+    truths: list[str | None] = []
     groups: dict[str, dict[str, int]] = {}
     with_truth = 0
     for i, (pair, got) in enumerate(zip(pairs, parsed, strict=True)):
         meta, ctx = read_meta(pair, task, context)
         truth = _truth(meta, "choice", P.CHOICES, ctx, optional=True)
+        truths.append(truth)
         a = _truth(meta, "a", (0, 1), ctx, optional=True)
         row: dict[str, float] = {}
         if got.value is not None:
@@ -292,7 +296,7 @@ def score_pairwise(pairs: list[Pair], task: str, context: ScoreContext) -> tuple
             row.update(pairs=1, consistent=float(ab != ba))
     counts = {"n": len(pairs), "with_truth": with_truth, "parsed": len(pairs) - len(bad), "unparseable": len(bad),
               "pairs_both_orders": both, "chose": {c: sum(x.value == c for x in parsed) for c in P.CHOICES}}
-    return PAIRWISE, rows, counts, issues, bad
+    return PAIRWISE, rows, counts, issues, bad, list(zip(truths, parsed, strict=True))
 
 
 def score_detect(pairs: list[Pair], task: str, context: ScoreContext) -> tuple:
@@ -316,7 +320,7 @@ def score_detect(pairs: list[Pair], task: str, context: ScoreContext) -> tuple:
     counts = {"n": len(pairs), "parsed": len(pairs) - len(bad), "unparseable": len(bad),
               "truth": {label: truths.count(label) for label in P.LABELS},
               "predicted": {label: sum(x.value == label for x in parsed) for label in P.LABELS}}
-    return DETECT, rows, counts, issues, bad, recall
+    return DETECT, rows, counts, issues, bad, list(zip(truths, parsed, strict=True)), recall
 
 
 _REASON_MEANS = {"bleu3_sentence": "bleu_s", "bertscore_precision": "bs_p", "bertscore_recall": "bs_r",
@@ -337,7 +341,7 @@ def _reason_spec(with_bertscore: bool) -> Spec:
 
 def score_reason(pairs: list[Pair], task: str, context: ScoreContext, args: Any) -> tuple:
     """dfj-detect's scoring plus BLEU-3 and BERTScore of each answer's reasoning against the reference's."""
-    _, rows, counts, issues, bad, recall = score_detect(pairs, task, context)
+    _, rows, counts, issues, bad, samples, recall = score_detect(pairs, task, context)
     idx, hyps, refs = [], [], []
     for i, pair in enumerate(pairs):
         reference = P.reasoning_text(assistant_text(pair.ref))
@@ -360,21 +364,21 @@ def score_reason(pairs: list[Pair], task: str, context: ScoreContext, args: Any)
             reasoning["bertscore"] = scorer.settings
             for i, p, r, f in zip(idx, *scorer.score(hyps, refs), strict=True):
                 rows[i].update(bs_p=p, bs_r=r, bs_f=f)
-    return _reason_spec(with_bertscore), rows, counts, issues, bad, recall, reasoning
+    return _reason_spec(with_bertscore), rows, counts, issues, bad, samples, recall, reasoning
 
 
-def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, Any]:
+def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> Scored:
     task = task_of(pairs, args, context)
     extra: dict[str, Any] = {}
     if task == "dfj-pointwise":
-        spec, rows, counts, issues, bad = score_pointwise(pairs, task, context)
+        spec, rows, counts, issues, bad, samples = score_pointwise(pairs, task, context)
     elif task == "dfj-pairwise":
-        spec, rows, counts, issues, bad = score_pairwise(pairs, task, context)
+        spec, rows, counts, issues, bad, samples = score_pairwise(pairs, task, context)
     elif task == "dfj-detect":
-        spec, rows, counts, issues, bad, recall = score_detect(pairs, task, context)
+        spec, rows, counts, issues, bad, samples, recall = score_detect(pairs, task, context)
         extra["recall_by_label"] = recall
     else:
-        spec, rows, counts, issues, bad, recall, reasoning = score_reason(pairs, task, context, args)
+        spec, rows, counts, issues, bad, samples, recall, reasoning = score_reason(pairs, task, context, args)
         extra.update(recall_by_label=recall, reasoning=reasoning)
     metrics, strict, ci = estimate(spec, rows, [cluster_of(p) for p in pairs], args.bootstrap, args.seed)
     if task == "dfj-reason":  # a corpus score, not a mean of per-sample values: sacrebleu's number, no interval
@@ -382,7 +386,7 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
         if ci is not None:
             ci["bleu3"] = None
     candidates = {tuple(c) for p in pairs if isinstance(c := (p.ref.get("meta") or {}).get("candidates"), list)}
-    return {
+    return Scored({
         "task": task,
         "metrics": metrics,
         "strict": strict,
@@ -395,7 +399,7 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
                      "strict": "unparseable = worst case"},
         "files": {"predictions": context.predictions, "references": context.references},
         "join": context.join,
-    }
+    }, samples)
 
 
 # --- table -------------------------------------------------------------------------------------------------------
@@ -411,6 +415,13 @@ ROWS = {
                    ("bertscore_f1", "BERTScore F1 ↑", 3), ("bertscore_precision", "BERTScore P", 3),
                    ("bertscore_recall", "BERTScore R", 3)),
 }
+
+
+CHART_METRICS: tuple = ()  # no categories in DeepfakeJudge references
+
+
+def metric_rows(task: str) -> list[tuple[str, str, int]]:
+    return list(ROWS.get(task, ()))
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -442,3 +453,25 @@ def format_table(result: dict[str, Any]) -> str:
     if result.get("candidates"):
         lines.append("candidates: " + ", ".join(result["candidates"]))
     return "\n".join(lines)
+
+
+# --- report cards ----------------------------------------------------------------------------------------------------
+
+
+def report_cards(samples: list[tuple[Any, P.Parsed]], pairs: list[Pair], ctx: CardContext) -> list[dict[str, Any]]:
+    """The image, the true and the read score / choice / label (the scorer's own reading), both texts."""
+    cards = []
+    for (truth, got), pair in zip(samples, pairs, strict=True):
+        chips = issue_chip(got.issue)
+        pred = got.value
+        if ctx.task == "dfj-pointwise":
+            correct = None if truth is None or pred is None else truth == pred
+            if truth is not None and pred is not None:
+                error = abs(pred - truth)
+                chips.append(["|error|", f"{error:g}", GOOD if error == 0 else BAD if error >= 2 else ""])
+        elif ctx.task == "dfj-pairwise":
+            correct = None if truth is None else truth == pred
+        else:
+            correct = pred is not None and P.is_fake(pred) == P.is_fake(truth)
+        cards.append(plain_card(pair, ctx, truth, pred, correct, chips))
+    return cards

@@ -27,15 +27,13 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError, where
+from common.join import Pair, assistant_text, reference_meta
 from eval import css
-from eval.join import Pair, assistant_text, reference_meta
+from eval.report_cards import CardContext, issue_chip, plain_card
 from eval.tables import fmt as _fmt
 from eval.tables import fmt_ci
-from eval.tasks import ScoreContext
+from eval.tasks import ScoreContext, Scored
 from prompts.fakeclue import FAKE, REAL, answer_text, parse, parse_fakevlm
-
-# The report (eval/report_cards.py) looks the verdict parser up by this name; it is the codec's `parse`.
-parse_verdict = parse
 
 NAME = "fakeclue"
 DEFAULT_CSS_MODEL = "sentence-transformers/paraphrase-MiniLM-L6-v2"  # FakeShield's / LEGION's choice
@@ -336,7 +334,10 @@ def _css(args: Any, answers: list[str], refs: list[Reference]) -> tuple[list[flo
     return out, info
 
 
-def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, Any]:
+OFFLINE = {"no_css": True}  # the report's own scoring loads no model
+
+
+def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> Scored:
     compat = _compat_mode(args)
     seed = int(getattr(args, "seed", 0) or 0)
     refs = [read_reference(p.ref, where(context.references, p.ref_line)) for p in pairs]
@@ -379,7 +380,7 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
     counts["without_reference_answer"] = sum(r.answer is None for r in refs)
     issues = Counter(row["issue"] for row in rows if row["issue"])
     notes = Counter(note for row in rows for note in row["notes"])
-    return {
+    return Scored({
         "task": NAME,
         "metrics": metrics_of(everything),
         "counts": counts,
@@ -398,7 +399,7 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> dict[str, A
                      "bootstrap": getattr(args, "bootstrap", 0)},
         "files": {"predictions": context.predictions, "references": context.references},
         "join": context.join,
-    }
+    }, list(zip(refs, rows, strict=True)))
 
 
 # --- table -------------------------------------------------------------------------------------------------------
@@ -407,6 +408,12 @@ HEADLINE = (("accuracy", "Acc. ↑"), ("f1_real", "F1 ↑ (real = positive, as t
             ("rouge_l", "ROUGE-L ↑"), ("css", "CSS ↑"))
 MORE = (("f1_fake", "F1, fake = positive ↑"), ("f1_macro", "F1, macro ↑"), ("fake_accuracy", "Fake Acc. ↑"),
         ("real_accuracy", "Real Acc. ↑"))
+CHART_METRICS = (("accuracy", "Acc. ↑", lambda v: v), ("f1_real", "F1 ↑", lambda v: v),
+                 ("rouge_l", "ROUGE-L ↑", lambda v: v), ("css", "CSS ↑", lambda v: v))
+
+
+def metric_rows(task: str) -> list[tuple[str, str, int]]:
+    return [(key, title, 1) for key, title in HEADLINE + MORE]
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -437,3 +444,15 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | {entry['counts']['n']} | {_fmt(bm['accuracy'])} | {_fmt(bm['f1_real'])} | "
                      f"{_fmt(bm['f1_fake'])} | {_fmt(bm['rouge_l'])} | {_fmt(bm['css'])} |")
     return "\n".join(lines)
+
+
+# --- report cards ----------------------------------------------------------------------------------------------------
+
+
+def report_cards(samples: list[tuple[Reference, dict[str, Any]]], pairs: list[Pair], ctx: CardContext) -> list[dict]:
+    """The image, the true and the read verdict (the scorer's own reading), both texts."""
+    cards = []
+    for (ref, row), pair in zip(samples, pairs, strict=True):
+        issue = "guessed at random (--compat fakevlm)" if row["guessed"] else row["issue"]
+        cards.append(plain_card(pair, ctx, ref.label, row["label"], row["correct"], issue_chip(issue)))
+    return cards

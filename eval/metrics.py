@@ -1,4 +1,4 @@
-"""DeeptraceReward metrics (SPEC §4, paper sec. 4.1): pure functions, fractions in, 0–100 out.
+"""DeeptraceReward metrics (paper sec. 4.1): pure functions, fractions in, 0–100 out.
 
 Per sample (`Row`), with the paper's worst-case values for anything missing:
   correct      1 if the predicted label equals the true one (an unparseable label is wrong)
@@ -69,7 +69,7 @@ def overall(accuracy: float | None, explanation: float | None, bbox_iou: float |
 # --- samples -------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Truth:
     """Ground truth of one sample. Fake: box in frame ratios, start/end/duration in seconds."""
 
@@ -81,7 +81,7 @@ class Truth:
     explanation: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Guess:
     """A parsed prediction; box already in frame ratios. Localisation/explanation only count for label 'fake'."""
 
@@ -92,8 +92,10 @@ class Guess:
     explanation: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
+    """One sample's scores, and (from the scorer) what they were computed from, for reports and rewards."""
+
     label: str
     correct: float
     iou: float | None = None
@@ -104,13 +106,19 @@ class Row:
     group: str = ""
     categories: tuple[str, ...] = field(default=())
     source: str | None = None
+    # What the scores were computed from (not part of a Row's value: two rows with the same scores are equal)
+    truth: Truth | None = field(default=None, compare=False)
+    guess: Guess | None = field(default=None, compare=False)
+    answer: object = field(default=None, compare=False)  # what the task's answer codec read (prompts/), as written
+    issues: tuple[str, ...] = field(default=(), compare=False)  # parse and scoring issues of this sample
 
 
-def score_sample(truth: Truth, guess: Guess, *, cap_distance: bool = True) -> Row:
-    """Row for one sample with worst-case fill-ins (explanation left None; see `with_explanation`)."""
+def score_sample(truth: Truth, guess: Guess, *, cap_distance: bool = True, **context) -> Row:
+    """Row for one sample with worst-case fill-ins (explanation left None; see `with_explanation`). `context`: the
+    Row fields that describe the sample (group, categories, source, answer, issues)."""
     correct = 1.0 if guess.label == truth.label else 0.0
     if truth.label != "fake":
-        return Row(truth.label, correct)
+        return Row(truth.label, correct, truth=truth, guess=guess, **context)
     said_fake = guess.label == "fake"
     box = guess.box if said_fake else None
     start = guess.start if said_fake else None
@@ -121,7 +129,7 @@ def score_sample(truth: Truth, guess: Guess, *, cap_distance: bool = True) -> Ro
     tiou = None
     if truth.end is not None:
         tiou = temporal_iou(start, end, truth.start, truth.end) if start is not None and end is not None else 0.0
-    return Row(truth.label, correct, iou=iou, dist=dist, tdist=tdist, tiou=tiou)
+    return Row(truth.label, correct, iou=iou, dist=dist, tdist=tdist, tiou=tiou, truth=truth, guess=guess, **context)
 
 
 def match_key(row: Row, own: bool, order: int) -> tuple:

@@ -28,17 +28,17 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.errors import UserError, run_cli  # noqa: E402
+from common.join import Pair, join  # noqa: E402
 from common.outputs import check_owned_dir, write_owned_dir  # noqa: E402
 from eval import judging, tasks  # noqa: E402
-from eval.join import Pair, join  # noqa: E402
-from eval.judge import DEFAULT_MODEL, Judge, JudgeCache, cache_key  # noqa: E402
-from eval.report_cards import LABEL_ORDER, CardContext, build_cards  # noqa: E402
+from eval.report_cards import LABEL_ORDER, CardContext, checked  # noqa: E402
 from eval.report_media import (  # noqa: E402
     draw_boxes,
     frame_index,
@@ -136,49 +136,28 @@ class MediaWriter:
         bar.close()
 
 
-# --- judge scores from the judge's reply cache ------------------------------------------------------------------
+# --- the judge's reply cache (the task reads its per-sample judge scores from it) ------------------------------
 
 
-class JudgeLookup:
-    """Per-sample judge scores, read (never requested) from eval/score.py's judge reply cache."""
-
-    def __init__(self, path: Path, model: str, params: dict[str, Any] | None = None):
-        self.path, self.model = path, model
-        self.cache = JudgeCache(path)
-        # the sampling parameters score.py's judge used (part of the key): the metrics' record, else its defaults
-        self.params = params if isinstance(params, dict) else Judge(model).params
-        self.found = 0
-
-    def deeptrace(self, reference: str, prediction: str | None) -> tuple[float | None, str]:
-        from eval.deeptrace import judge_messages, parse_judge_score
-
-        if not prediction:
-            return 0.0, "0 (no predicted explanation)"  # scores 0 without a call
-        replies = self.cache.get(cache_key(self.model, judge_messages(reference, prediction), self.params))
-        result = Judge._resolve(replies, parse_judge_score)
-        if result is None:
-            return None, "not judged"
-        self.found += 1
-        return (result.value, f"{result.value:g}") if result.status == "ok" else (0.0, "0 (unparseable reply)")
-
-
-def judge_lookup(args: argparse.Namespace, result: dict[str, Any] | None) -> JudgeLookup | None:
+def find_judge_cache(judge_cache: str | None, result: dict[str, Any] | None, metrics_path: str | None,
+                     predictions: str) -> Path | None:
+    """`--judge-cache`, else the metrics' judge cache (as written, or beside the metrics file), else
+    `<predictions>.judge.jsonl`; None when there is none. A named cache that does not exist is an error."""
     info = (result or {}).get("judge") or {}
-    model = args.judge_model or info.get("model") or DEFAULT_MODEL
     candidates = []
-    if args.judge_cache:
-        candidates.append(Path(args.judge_cache))
+    if judge_cache:
+        candidates.append(Path(judge_cache))
     elif info.get("cache"):
         candidates.append(Path(info["cache"]))
-        if args.metrics:
-            candidates.append(Path(args.metrics).resolve().parent / info["cache"])
-    if not args.judge_cache:
-        candidates.append(Path(str(Path(args.predictions).with_suffix("")) + ".judge.jsonl"))
+        if metrics_path:
+            candidates.append(Path(metrics_path).resolve().parent / info["cache"])
+    if not judge_cache:
+        candidates.append(Path(str(Path(predictions).with_suffix("")) + ".judge.jsonl"))
     for path in candidates:
         if path.is_file():
-            return JudgeLookup(path, model, info.get("params"))
-    if args.judge_cache:
-        raise UserError(f"--judge-cache {args.judge_cache}: no such file")
+            return path
+    if judge_cache:
+        raise UserError(f"--judge-cache {judge_cache}: no such file")
     return None
 
 
@@ -197,36 +176,7 @@ def load_metrics(path: str) -> dict[str, Any]:
     return result
 
 
-def compute_metrics(module, pairs: list[Pair], verified: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
-    """The scorer's result with --no-judge semantics (no API calls)."""
-    from eval import score as S
-
-    argv = ["--predictions", args.predictions, "--references", args.references, "--no-judge", "--no-css",
-            "--bootstrap", str(args.bootstrap), "--seed", str(args.seed)]  # no model calls (unknown flags ignored)
-    if args.compat:
-        argv.append("--compat")
-    if args.bbox_format:
-        argv += ["--bbox-format", args.bbox_format]
-    score_args, _ = S.build_parser(module).parse_known_args(argv)
-    context = tasks.ScoreContext(predictions=args.predictions, references=args.references, join=verified,
-                                 make_judge=lambda: None)
-    return module.score(pairs, score_args, context=context)
-
-
 # --- charts ---------------------------------------------------------------------------------------------------------
-
-# (metric key, chart title, transform): the paper's Figure 5 compares models per category
-CATEGORY_METRICS: list[tuple[str, str, Callable[[float], float]]] = [  # the first four present are drawn
-    ("accuracy", "Acc. ↑", lambda v: v),
-    ("fake_accuracy", "Fake Acc. ↑", lambda v: v),
-    ("explanation", "Explanation ↑", lambda v: v),
-    ("bbox_iou", "BBox IoU ↑", lambda v: v),
-    ("time_distance", "100 − Time Dist. ↑", lambda v: 100.0 - v),
-    ("f1", "F1 ↑", lambda v: v),
-    ("rouge_l", "ROUGE-L ↑", lambda v: v),
-    ("css", "CSS ↑", lambda v: v),
-]
-
 
 def _plt():
     import matplotlib
@@ -250,11 +200,16 @@ def category_table_from_cards(cards: list[dict[str, Any]]) -> dict[str, dict[str
     return table
 
 
-def category_chart(models: list[tuple[str, dict[str, Any]]], path: Path) -> list[str]:
-    """Grouped horizontal bars, one panel per metric; returns the metric titles drawn ([] = nothing to draw)."""
+ACCURACY_CHART = (("accuracy", "Acc. ↑", lambda v: v),)  # the chart of a task without per-category metrics
+
+
+def category_chart(models: list[tuple[str, dict[str, Any]]], path: Path,
+                   panels: tuple[tuple[str, str, Callable[[float], float]], ...]) -> list[str]:
+    """Grouped horizontal bars, one panel per metric of `panels` (the task's CHART_METRICS; the first four with
+    values are drawn); returns the metric titles drawn ([] = nothing to draw)."""
     first = models[0][1]
     cats = list(first)
-    chosen = [(k, t, f) for k, t, f in CATEGORY_METRICS
+    chosen = [(k, t, f) for k, t, f in (panels or ACCURACY_CHART)
               if any((first[c].get("metrics") or {}).get(k) is not None for c in cats)]
     chosen = chosen[:4]
     if not cats or not chosen:
@@ -337,16 +292,9 @@ def _num(value: Any) -> str:
     return "–" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.1f}"
 
 
-def _titles(module, task: str | None = None) -> dict[str, str]:
-    """Metric titles from the task module's ROWS: ((key, title, ...), ...), or {task: rows} for multi-task modules."""
-    rows = getattr(module, "ROWS", None) or ()
-    if isinstance(rows, dict):
-        rows = rows.get(task) or ()
-    titles = {}
-    for row in rows:
-        if isinstance(row, (list, tuple)) and len(row) >= 2 and isinstance(row[0], str):
-            titles[row[0]] = str(row[1])
-    return titles
+def _titles(module, task: str) -> dict[str, str]:
+    """Metric titles, in the table's order, from the task module's `metric_rows`."""
+    return {key: title for key, title, _ in module.metric_rows(task)}
 
 
 def breakdowns(result: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -366,9 +314,6 @@ def category_table(result: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def metrics_html(result: dict[str, Any] | None, module, compares: list[tuple[str, dict[str, Any]]], name: str,
                  source: str) -> str:
-    if result is None:
-        return ("<p class='note'>No metrics: this task has no scorer in eval/tasks.py yet; pass "
-                "<code>--metrics metrics.json</code> from its scorer.</p>")
     titles = _titles(module, result.get("task"))
     metrics = result.get("metrics") or {}
     keys = [k for k in titles if k in metrics] + [k for k in metrics if k not in titles]
@@ -514,25 +459,99 @@ def write_report(out: Path, build: Callable[[Path], None]) -> None:
     write_owned_dir(out, build, manifest=MANIFEST, flag="--out", owner="eval/report.py", last="index.html")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="report.py", description=__doc__.split("\n\n")[0],
-                                     epilog="See eval/README.md (Visual report).")
-    parser.add_argument("--predictions", required=True, metavar="JSONL", help="swift infer --result_path output")
-    parser.add_argument("--references", required=True, metavar="JSONL", help="the converter's JSONL (same order)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="report directory (index.html + assets/)")
-    parser.add_argument("--metrics", metavar="JSON", help="eval/score.py --out file (default: computed here, no judge)")
-    parser.add_argument("--task", help="default: the metrics' task, else the references' meta.task")
+@dataclass
+class Settings:
+    """How the report is drawn (what is scored comes from the task's options)."""
+
+    name: str | None = None  # the model's name (default: the predictions' file name)
+    compare: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # other models' metrics
+    source: str = "eval/score.py"  # where the metrics come from, said under the table
+    metrics_path: str | None = None
+    judge_cache: str | None = None
+    judge_model: str | None = None
+    media_roots: list[str] = field(default_factory=list)
+    frames: bool = True
+    thumb_width: int = 480
+    page_size: int = 25
+    iou_threshold: float = 50.0
+    progress: bool | None = None
+
+
+def write(out: Path, pairs: list[Pair], scored: tasks.Scored, *, task: str, predictions: str, references: str,
+          settings: Settings, result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the report of `scored` (the task's per-sample rows) to `out`; the table shows `result` (default:
+    `scored` itself). Returns a summary."""
+    module = tasks.get(task)
+    result = dict(scored) if result is None else result
+    name = settings.name or Path(predictions).stem
+    judge_cache = find_judge_cache(settings.judge_cache, result, settings.metrics_path, predictions)
+    judge_info = result.get("judge") or {}
+    judge_model = settings.judge_model or judge_info.get("model")
+    started = time.time()
+
+    def build(tmp: Path) -> None:
+        assets = tmp / "assets"
+        assets.mkdir()
+        roots = media_roots(settings.media_roots, references)
+        writer = MediaWriter(assets, roots, enabled=settings.frames, width=settings.thumb_width)
+        ctx = CardContext(task=task, references=references, result=result, media=writer, judge_cache=judge_cache,
+                          judge_model=judge_model, judge_params=judge_info.get("params"))
+        cards = checked(module.report_cards(scored.samples, pairs, ctx), pairs, task)
+        writer.flush(settings.progress)
+        charts = []
+        models = [(name, category_table(result) or category_table_from_cards(cards))]
+        models += [(n, category_table(r)) for n, r in settings.compare if category_table(r)]
+        drawn = category_chart(models, assets / "category.png", module.CHART_METRICS)
+        if drawn:
+            charts.append("<figure><img id='category-chart' src='assets/category.png' alt='per-category metrics'>"
+                          f"<figcaption>Per category: {E(', '.join(drawn))} (in the spirit of the paper's Figure 5)"
+                          "</figcaption></figure>")
+        confusion = confusion_chart(cards, assets / "confusion.png")
+        if confusion:
+            charts.append("<figure><img id='confusion-chart' src='assets/confusion.png' alt='confusion matrix'>"
+                          "<figcaption>True vs predicted (counts and row %)</figcaption></figure>")
+        header = [f"<p class='meta'>task <b>{E(task)}</b> · {len(cards)} samples · predictions "
+                  f"<code>{E(str(predictions))}</code> · references <code>{E(str(references))}</code> · "
+                  f"generated {E(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>"]
+        problems = [f"{count} {reason}" for reason, count in writer.errors.items()]
+        if problems:
+            header.append(f"<p class='warn' id='media-problems'>Pictures missing: {E('; '.join(problems))} "
+                          f"(relative paths: pass --media-root).</p>")
+        header += [f"<p class='meta'>{E(note)}</p>" for note in ctx.notes]
+        data = {"task": task, "name": name, "iou_threshold": settings.iou_threshold,
+                "page_size": settings.page_size, "cards": cards,
+                "has_iou": any(c.get("iou") is not None for c in cards),
+                "has_judge": any(c.get("judge") is not None for c in cards)}
+        page = page_html(title=f"{name} — {task} evaluation report", header="\n".join(header),
+                         metrics=metrics_html(result, module, settings.compare, name, settings.source),
+                         charts="\n".join(charts) or "<p class='note'>No chart (no categories, no labels).</p>",
+                         breakdown=breakdown_html(result, module), data=data)
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+        summary.update(cards=len(cards), pictures=writer.written, missing=sum(writer.errors.values()))
+
+    summary: dict[str, Any] = {}
+    write_report(out, build)
+    summary["seconds"] = round(time.time() - started, 1)
+    return summary
+
+
+def build_parser(task_module=None, *, full: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="report.py", add_help=full, description=__doc__.split("\n\n")[0],
+                                     epilog="Task-specific flags: --task NAME --help. See eval/README.md (Visual "
+                                            "report).")
+    parser.add_argument("--predictions", required=full, metavar="JSONL", help="swift infer --result_path output")
+    parser.add_argument("--references", required=full, metavar="JSONL", help="the converter's JSONL (same order)")
+    parser.add_argument("--out", required=full, metavar="DIR", help="report directory (index.html + assets/)")
+    parser.add_argument("--metrics", metavar="JSON",
+                        help="eval/score.py --out file: the table shows it (judge metrics included) and the cards are "
+                             "scored with its settings (default: scored here, without the judge)")
+    parser.add_argument("--task", choices=sorted(tasks.TASKS),
+                        help="default: the metrics' task, else the references' meta.task")
     parser.add_argument("--name", help="model name shown in the report (default: the predictions' file name)")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=JSON",
                         help="another model's metrics.json, shown beside this one in the table and the category "
                              "chart (repeatable)")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
-                        help="bootstrap replicates when computing metrics here (default 1000; 0 = no CIs)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--compat", action="store_true", help="paper-only reading of the generations (as score.py)")
-    parser.add_argument("--bbox-format", choices=("pixels", "abs", "norm1000", "norm1"),
-                        help="box convention of the generations (default: the metrics' setting, else each "
-                             "reference's meta.answer_bbox_format)")
+    tasks.add_scoring_arguments(parser)
     parser.add_argument("--judge-cache", metavar="JSONL", help="judge reply cache for per-sample judge scores "
                                                                "(default: the metrics' judge cache, else "
                                                                "<predictions>.judge.jsonl if present)")
@@ -547,32 +566,48 @@ def build_parser() -> argparse.ArgumentParser:
                         help="initial value of the 'IoU below' filter, 0-100 (default 50)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar (default: on a terminal)")
+    if task_module is not None:
+        task_module.add_arguments(parser.add_argument_group(f"{task_module.NAME} options"))
     return parser
 
 
-def generate(args: argparse.Namespace, pairs: list[Pair] | None = None, verified: dict[str, int] | None = None,
-             result: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build the report; returns a summary. `pairs`/`result` may come from eval/score.py (--report)."""
-    check_out(args.out)  # before the work
-    if pairs is None:
-        pairs, verified = join(args.predictions, args.references)
-    if not pairs:
-        raise UserError(f"{args.references}: no references (empty file)")
-    source = "given"
-    if result is None and args.metrics:
-        result = load_metrics(args.metrics)
-        source = f"{args.metrics} (eval/score.py)"
-    from eval import score as S
+def scoring_options(module, args: argparse.Namespace, parser: argparse.ArgumentParser,
+                    result: dict[str, Any] | None) -> argparse.Namespace:
+    """The task's options for scoring the cards here: the flags given, else the metrics' settings (so the cards
+    agree with the table), else the defaults; never the judge, and the task's OFFLINE values (no model loaded)."""
+    options = tasks.options(module)
+    settings = (result or {}).get("settings") or {}
+    for key in vars(options):
+        value = getattr(args, key, getattr(options, key))
+        if value == parser.get_default(key) and settings.get(key) is not None:
+            value = settings[key]
+        setattr(options, key, value)
+    options.task = args.task or (result or {}).get("task")
+    if result is not None:
+        options.bootstrap = 0  # the table's intervals come from the metrics file
+    for key, value in module.OFFLINE.items():
+        setattr(options, key, value)
+    return options
 
-    task = args.task or (result or {}).get("task") or S.first_task(args.references)
-    if not task:
-        raise UserError(f"{args.references}: cannot tell the task (no meta.task on its first line); pass --task")
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre, _ = build_parser(full=False).parse_known_args(argv)
+    result = load_metrics(pre.metrics) if pre.metrics else None
+    task = None
+    if not {"-h", "--help"} & set(argv):
+        task = tasks.task_of(pre.references, pre.task or (result or {}).get("task")) if pre.references else pre.task
+    module = tasks.get(task) if task else None
+    parser = build_parser(module)
+    args = parser.parse_args(argv)
+    if not 0 <= args.iou_threshold <= 100:
+        raise UserError(f"--iou-threshold {args.iou_threshold:g}: expected 0-100")
+    check_out(args.out)  # before the work
     if result is not None and result.get("task") not in (None, task):
         raise UserError(f"--metrics {args.metrics}: task {result.get('task')!r}, but the report is for {task!r}")
-    module = tasks.get(task) if task in tasks.TASKS else None
-    if result is None and module is not None:
-        result = compute_metrics(module, pairs, verified or {}, args)
-        source = "computed by eval/score.py's scorer here, --no-judge"
+    pairs, verified = join(args.predictions, args.references)
+    if not pairs:
+        raise UserError(f"{args.references}: no references (empty file)")
     n = ((result or {}).get("counts") or {}).get("n")
     if isinstance(n, int) and n != len(pairs):
         raise UserError(f"--metrics {args.metrics}: scored {n} samples, but {args.predictions} has {len(pairs)}; "
@@ -583,68 +618,16 @@ def generate(args: argparse.Namespace, pairs: list[Pair] | None = None, verified
         if not sep or not name or not path:
             raise UserError(f"--compare {item!r}: expected NAME=metrics.json")
         compares.append((name, load_metrics(path)))
-    settings = (result or {}).get("settings") or {}
-    bbox_format = args.bbox_format or (settings.get("bbox_format") if settings.get("bbox_format") not in
-                                       (None, "from references") else None)
-    compat = args.compat or bool(settings.get("compat"))
-    name = args.name or Path(args.predictions).stem
-    started = time.time()
-
-    def build(tmp: Path) -> None:
-        assets = tmp / "assets"
-        assets.mkdir()
-        roots = media_roots(args.media_root, args.references)
-        writer = MediaWriter(assets, roots, enabled=not args.no_frames, width=args.thumb_width)
-        lookup = judge_lookup(args, result)
-        ctx = CardContext(task=task, references=args.references, result=result, judge=lookup, media=writer,
-                          bbox_format=bbox_format, compat=compat)
-        cards = build_cards(task, module, pairs, ctx)
-        writer.flush(args.progress)
-        charts = []
-        models = [(name, category_table(result) or category_table_from_cards(cards))]
-        models += [(n, category_table(r)) for n, r in compares if category_table(r)]
-        drawn = category_chart(models, assets / "category.png")
-        if drawn:
-            charts.append("<figure><img id='category-chart' src='assets/category.png' alt='per-category metrics'>"
-                          f"<figcaption>Per category: {E(', '.join(drawn))} (in the spirit of the paper's Figure 5)"
-                          "</figcaption></figure>")
-        confusion = confusion_chart(cards, assets / "confusion.png")
-        if confusion:
-            charts.append("<figure><img id='confusion-chart' src='assets/confusion.png' alt='confusion matrix'>"
-                          "<figcaption>True vs predicted (counts and row %)</figcaption></figure>")
-        header = [f"<p class='meta'>task <b>{E(task)}</b> · {len(cards)} samples · predictions "
-                  f"<code>{E(str(args.predictions))}</code> · references <code>{E(str(args.references))}</code> · "
-                  f"generated {E(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>"]
-        problems = [f"{count} {reason}" for reason, count in writer.errors.items()]
-        if problems:
-            header.append(f"<p class='warn' id='media-problems'>Pictures missing: {E('; '.join(problems))} "
-                          f"(relative paths: pass --media-root).</p>")
-        if lookup is not None:
-            header.append(f"<p class='meta'>Judge scores from <code>{E(str(lookup.path))}</code> "
-                          f"({lookup.found} cached verdicts, model {E(lookup.model)}).</p>")
-        data = {"task": task, "name": name, "iou_threshold": args.iou_threshold, "page_size": args.page_size,
-                "cards": cards, "has_iou": any(c.get("iou") is not None for c in cards),
-                "has_judge": any(c.get("judge") is not None for c in cards)}
-        page = page_html(title=f"{name} — {task} evaluation report", header="\n".join(header),
-                         metrics=metrics_html(result, module, compares, name, source),
-                         charts="\n".join(charts) or "<p class='note'>No chart (no categories, no labels).</p>",
-                         breakdown=breakdown_html(result, module), data=data)
-        (tmp / "index.html").write_text(page, encoding="utf-8")
-        summary.update(cards=len(cards), pictures=writer.written, missing=sum(writer.errors.values()))
-
-    summary: dict[str, Any] = {}
-    write_report(Path(args.out), build)
-    summary["seconds"] = round(time.time() - started, 1)
-    return summary
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not 0 <= args.iou_threshold <= 100:
-        raise UserError(f"--iou-threshold {args.iou_threshold:g}: expected 0-100")
-    if args.bootstrap < 0:
-        raise UserError("--bootstrap must be >= 0")
-    summary = generate(args)
+    context = tasks.ScoreContext(predictions=args.predictions, references=args.references, join=verified)
+    scored = module.score(pairs, scoring_options(module, args, parser, result), context=context)
+    settings = Settings(name=args.name, compare=compares, metrics_path=args.metrics, judge_cache=args.judge_cache,
+                        judge_model=args.judge_model, media_roots=args.media_root, frames=not args.no_frames,
+                        thumb_width=args.thumb_width, page_size=args.page_size, iou_threshold=args.iou_threshold,
+                        progress=args.progress,
+                        source=f"{args.metrics} (eval/score.py)" if result is not None else
+                        "computed by eval/score.py's scorer here, --no-judge")
+    summary = write(Path(args.out), pairs, scored, task=task, predictions=args.predictions,
+                    references=args.references, settings=settings, result=result)
     print(f"report: wrote {Path(args.out) / 'index.html'} ({summary['cards']} samples, {summary['pictures']} pictures"
           + (f", {summary['missing']} missing" if summary["missing"] else "") + f"; {summary['seconds']} s)")
     return 0

@@ -2,7 +2,7 @@
 
     python eval/score.py --task deeptrace --predictions preds.jsonl --references test.jsonl [--out metrics.json]
 
-Predictions are joined to references by line order and the join is verified (eval/join.py). `--task` may be
+Predictions are joined to references by line order and the join is verified (common/join.py). `--task` may be
 omitted when the references' meta.task names it. Task-specific flags: `--task NAME --help`. See eval/README.md.
 """
 
@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.argtypes import fraction, non_negative_int, optional_float, positive_float, positive_int  # noqa: E402
 from common.errors import UserError, run_cli  # noqa: E402
-from common.jsonl import iter_jsonl, write_json  # noqa: E402
+from common.join import iter_pairs  # noqa: E402
+from common.jsonl import write_json  # noqa: E402
 from common.outputs import check_output_file  # noqa: E402
 from eval import judging, tasks  # noqa: E402
-from eval.join import join  # noqa: E402
 from eval.judge import DEFAULT_MODEL, Judge, JudgeError  # noqa: E402
 
 
@@ -34,12 +34,7 @@ def build_parser(task_module=None, *, full: bool = True) -> argparse.ArgumentPar
     parser.add_argument("--out", metavar="JSON", help="write the metrics JSON file here (atomically)")
     parser.add_argument("--report", metavar="DIR", help="also write the HTML report there (eval/report.py): a new or "
                                                         "empty folder, or one an earlier report wrote")
-    parser.add_argument("--bootstrap", type=non_negative_int, default=1000, metavar="N",
-                        help="bootstrap replicates for 95%% confidence intervals (0: none; default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--compat", nargs="?", const=True, default=False, metavar="MODE",
-                        help="paper-only reading: strict answer formats, no departures; fakeclue: --compat fakevlm, "
-                             "the official FakeVLM verdict rule (see eval/README.md)")
+    tasks.add_scoring_arguments(parser)
     judge = parser.add_argument_group("LLM judge (any OpenAI-compatible endpoint; key only from $OPENAI_API_KEY)")
     judge.add_argument("--no-judge", action="store_true", help="skip the judge: judge-based metrics are null")
     judge.add_argument("--judge-model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL} (the paper's)")
@@ -70,20 +65,15 @@ def build_parser(task_module=None, *, full: bool = True) -> argparse.ArgumentPar
     return parser
 
 
-def first_task(path: str) -> str | None:
-    """meta.task of the first reference line (every line is checked by the task itself)."""
-    for _, record in iter_jsonl(path):
-        meta = record.get("meta") if isinstance(record, dict) else None
-        return meta.get("task") if isinstance(meta, dict) else None
-    raise UserError(f"{path}: no references (empty file)")
+def judge_cache_path(args: argparse.Namespace) -> str:
+    return args.judge_cache or str(Path(args.predictions).with_suffix("")) + ".judge.jsonl"
 
 
 def make_judge_factory(args: argparse.Namespace):
     def make() -> Judge | None:
         if args.no_judge:
             return None
-        cache = args.judge_cache or str(Path(args.predictions).with_suffix("")) + ".judge.jsonl"
-        return Judge(args.judge_model, base_url=args.judge_base_url, cache_path=cache,
+        return Judge(args.judge_model, base_url=args.judge_base_url, cache_path=judge_cache_path(args),
                      concurrency=args.judge_concurrency, max_retries=args.judge_retries, timeout=args.judge_timeout,
                      budget=args.judge_budget, temperature=args.judge_temperature, max_tokens=args.judge_max_tokens)
 
@@ -95,11 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     pre, _ = build_parser(full=False).parse_known_args(argv)
     name = pre.task
     if name is None and pre.references and not {"-h", "--help"} & set(argv):
-        name = first_task(pre.references)
-        if name is None:
-            raise UserError(f"{pre.references}: cannot tell the task (no meta.task on its first line); pass --task")
-        if name not in tasks.TASKS:
-            raise UserError(f"{pre.references}: meta.task {name!r} is not a known task ({', '.join(tasks.TASKS)})")
+        name = tasks.task_of(pre.references, None)
     module = tasks.get(name) if name else None
     args = build_parser(module).parse_args(argv)
     if args.out:  # refused before the work (and the judge's calls), not after it
@@ -108,24 +94,25 @@ def main(argv: list[str] | None = None) -> int:
         from eval import report
 
         report.check_out(args.report, "--report")
-    pairs, verified = join(args.predictions, args.references)
-    if not pairs:
-        raise UserError(f"{args.references}: no references (empty file)")
+    verified: dict[str, int] = {}
+    pairs = iter_pairs(args.predictions, args.references, verified)  # verified while the task reads them
+    if args.report or not getattr(module, "STREAMING", False):
+        pairs = list(pairs)
     context = tasks.ScoreContext(predictions=args.predictions, references=args.references, join=verified,
                                  make_judge=make_judge_factory(args))
     try:
-        result = module.score(pairs, args, context=context)
+        scored = module.score(pairs, args, context=context)
     except JudgeError as exc:
         raise UserError(f"judge: {exc}") from None
     if args.out:
-        write_json(args.out, result)
+        write_json(args.out, dict(scored))
     if args.report:
-        report.generate(report.build_parser().parse_args(
-            ["--predictions", args.predictions, "--references", args.references, "--out", args.report,
-             "--task", result.get("task") or name]), pairs, verified, result)
-    print(module.format_table(result))
-    warning = judging.warning(result.get("judge"))
-    if warning:
+        report.write(Path(args.report), pairs, scored, task=scored.get("task") or name,
+                     predictions=args.predictions, references=args.references,
+                     settings=report.Settings(judge_cache=args.judge_cache, judge_model=args.judge_model))
+    print(module.format_table(scored))
+    warnings = [judging.warning(scored.get("judge")), *(scored.get("warnings") or ())]
+    for warning in filter(None, warnings):
         print(f"score.py: warning: {warning}", file=sys.stderr)
     return 0
 

@@ -1,5 +1,7 @@
-"""DeepfakeJudge prompts and output formats (SPEC §6): the judges' templates, filled byte-exact, and the parsers of
-the three answer formats (judge score, judge choice, detector label). Shared by the converter and `eval/dfj.py`.
+"""DeepfakeJudge prompts and output formats: the judges' templates, filled byte-exact, and the parsers of the three
+answer formats (judge score, judge choice, detector label) — their one owner, used by the converter, `eval/dfj.py`
+and the report. Reasoning (`<think>…</think>`) is set aside first (prompts/reasoning.py); a generation cut off
+while thinking is unparseable ("unfinished reasoning").
 
 Templates: `prompts/deepfakejudge/{pointwise,pairwise}_prompt.txt`, byte-exact copies of the upstream repository's
 `pointwise/prompt.txt` / `pairwise/prompt.txt` (CRLF line endings kept). Upstream's inference scripts read them with
@@ -19,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from prompts import PROMPTS_DIR, load
-from prompts.reasoning import final_answer
+from prompts.reasoning import UNFINISHED, final_answer, without_thinking
 
 POINTWISE_FILE = "deepfakejudge/pointwise_prompt.txt"
 PAIRWISE_FILE = "deepfakejudge/pairwise_prompt.txt"
@@ -93,7 +95,6 @@ def _literal(text: str) -> str:
 
 
 _PAIRWISE_RE = _template_regex(PAIRWISE, PAIRWISE_KEYS)
-_POINTWISE_RE = _template_regex(POINTWISE, POINTWISE_KEYS)
 
 
 def match_pairwise(text: str) -> dict[str, str] | None:
@@ -115,11 +116,6 @@ def swap_pairwise(text: str) -> str | None:
 def swap_choice(text: str) -> str:
     """`<answer>A</answer>` ↔ `<answer>B</answer>` in a pairwise target (everything else kept)."""
     return _ANSWER_LETTER.sub(lambda m: m.group(1) + ("B" if m.group(2) in "Aa" else "A") + m.group(3), text)
-
-
-def match_pointwise(text: str) -> dict[str, str] | None:
-    m = _POINTWISE_RE.fullmatch(text)
-    return m.groupdict() if m else None
 
 
 _GT_LABEL = re.compile(r"Ground Truth Label:[ \t]*(real|fake|edited)\b", re.IGNORECASE)
@@ -146,9 +142,20 @@ _ANSWER_LETTER = re.compile(r"(<answer>\s*)([AaBb])(\s*</answer>)", re.IGNORECAS
 _INTEGER = re.compile(r"[+]?(\d+)(?:\.0*)?")
 
 
-def _tagged(regex: re.Pattern[str], text: object, what: str, read) -> Parsed:
+def _answer_text(text: object) -> tuple[str | None, Parsed | None]:
+    """The generation without its reasoning, or the Parsed saying why there is none."""
     if not isinstance(text, str):
-        return Parsed(issue="no text")
+        return None, Parsed(issue="no text")
+    rest = without_thinking(text)
+    if UNFINISHED in rest.notes:
+        return None, Parsed(issue=UNFINISHED)
+    return rest.text, None
+
+
+def _tagged(regex: re.Pattern[str], text: object, what: str, read) -> Parsed:
+    text, problem = _answer_text(text)
+    if problem is not None:
+        return problem
     found = regex.findall(text)
     if not found:
         return Parsed(issue=f"no {what} tag")
@@ -178,8 +185,9 @@ def parse_score(text: object) -> Parsed:
 def parse_choice(text: object) -> Parsed:
     """Pairwise judge output → "A" / "B" from `<answer>A</answer>` (case-insensitive), or a reply that is just the
     letter."""
-    if isinstance(text, str) and text.strip().upper() in CHOICES:
-        return Parsed(text.strip().upper())
+    rest, _ = _answer_text(text)
+    if rest is not None and rest.strip().upper() in CHOICES:
+        return Parsed(rest.strip().upper())
     return _tagged(_ANSWER, text, "answer", lambda raw: raw.upper() if raw.upper() in CHOICES else None)
 
 
@@ -188,7 +196,7 @@ def parse_label(text: object) -> Parsed:
     agree on real vs. fake (fake and edited agree: both are fake for detection)."""
     found = _tagged(_ANSWER, text, "answer", lambda raw: raw.lower() if raw.lower() in LABELS else None)
     if found.issue == "conflicting answer tags":
-        labels = {v.lower() for v in _ANSWER.findall(text)}
+        labels = {v.lower() for v in _ANSWER.findall(_answer_text(text)[0])}
         if "real" not in labels:
             return Parsed("fake")
     return found

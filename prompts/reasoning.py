@@ -37,10 +37,13 @@ class Final(NamedTuple):
     notes: tuple[str, ...]  # what was set aside or read: THOUGHT, ANSWER_TAG, UNFINISHED
 
 
-def final_answer(text: object) -> Final:
-    """The answer part of a generation (see the module rules). Never raises."""
+def without_thinking(text: object) -> Final:
+    """The generation with its reasoning set aside (the first two rules), for formats that read several tags of their
+    own (DeepfakeJudge's `<score>` / `<answer>`); `text` is "" when it stopped while thinking. Never raises."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
+    if "<" not in text:  # no tag at all (the common case): nothing to set aside
+        return Final(text, ())
     notes: list[str] = []
     stripped = _THINK_BLOCK.sub(" ", text)
     if stripped != text:
@@ -52,10 +55,20 @@ def final_answer(text: object) -> Final:
             notes.append(THOUGHT)
     if _THINK_OPEN.search(stripped):
         return Final("", (*notes, UNFINISHED))
-    answers = _ANSWER.findall(stripped)
+    return Final(stripped, tuple(notes))
+
+
+def final_answer(text: object) -> Final:
+    """The answer part of a generation (see the module rules). Never raises."""
+    rest = without_thinking(text)
+    if UNFINISHED in rest.notes:
+        return rest
+    if "<" not in rest.text:
+        return Final(rest.text.strip(), rest.notes)
+    answers = _ANSWER.findall(rest.text)
     if answers:
-        return Final(answers[-1].strip(), (*notes, ANSWER_TAG))
-    tail = _ANSWER_OPEN.search(stripped)
+        return Final(answers[-1].strip(), (*rest.notes, ANSWER_TAG))
+    tail = _ANSWER_OPEN.search(rest.text)
     if tail:
-        return Final(tail.group(1).strip(), (*notes, ANSWER_TAG))
-    return Final(stripped.strip(), tuple(notes))
+        return Final(tail.group(1).strip(), (*rest.notes, ANSWER_TAG))
+    return Final(rest.text.strip(), rest.notes)

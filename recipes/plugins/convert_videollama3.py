@@ -86,16 +86,6 @@ def rename_key(key: str) -> str | None:
     raise UserError(f"unexpected parameter {key!r}: not a VideoLLaMA3 (videollama3_qwen2) weight")
 
 
-def convert_state_dict(state: dict) -> dict:
-    """Remote-code state dict -> native state dict (same tensors, new names)."""
-    out = {}
-    for key, tensor in state.items():
-        new = rename_key(key)
-        if new is not None:
-            out[new] = tensor
-    return out
-
-
 def convert_config(remote: dict) -> dict:
     """Remote config.json dict -> native VideoLlama3Config dict."""
     if remote.get("model_type") != REMOTE_MODEL_TYPE:

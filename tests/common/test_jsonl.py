@@ -124,10 +124,22 @@ _writable = st.recursive(
     max_leaves=20)
 
 
+def _non_finite_reference(v) -> bool:
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    if isinstance(v, dict):
+        return any(map(_non_finite_reference, v.values()))
+    if isinstance(v, (list, tuple)):
+        return any(map(_non_finite_reference, v))
+    return False
+
+
 @settings(max_examples=300, deadline=None)
 @given(_writable)
-def test_dumps_parses_back_like_json_dumps(value):
+def test_dumps_parses_back_like_json_dumps_and_has_non_finite_finds_nan_and_infinity(value):
+    """Two properties of every writable value (one generated set serves both: generating them is the cost)."""
     assert _same(json.loads(dumps(value)), json.loads(json.dumps(value, ensure_ascii=False)))
+    assert has_non_finite(value) == _non_finite_reference(value)
 
 
 def test_write_jsonl_round_trip(tmp_path):
@@ -143,21 +155,6 @@ def test_not_utf8_names_the_line(tmp_path):
     path.write_bytes(b'{"a": 1}\n' * 3000 + b'{"a": "\xff"}\n')  # past text mode's first read-ahead
     with pytest.raises(UserError, match=r"x\.jsonl:3001: not UTF-8 text \(invalid start byte at byte 8 of the line\)"):
         list(iter_jsonl(path))
-
-
-@settings(max_examples=300, deadline=None)
-@given(_writable)
-def test_has_non_finite(value):
-    def reference(v) -> bool:
-        if isinstance(v, float):
-            return not math.isfinite(v)
-        if isinstance(v, dict):
-            return any(map(reference, v.values()))
-        if isinstance(v, (list, tuple)):
-            return any(map(reference, v))
-        return False
-
-    assert has_non_finite(value) == reference(value)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from converters.dataset_writer import (
     SplitRule,
     Trace,
     Video,
-    answer_bbox,
     summary,
 )
 from prompts import deeptrace as prompts
@@ -86,14 +85,14 @@ def _record(video: Video, trace: Trace | None, variant: str, fmt: str, split: st
         answer = prompts.REAL_ANSWER
         meta = {"bbox": None, "start": None, "end": None, "explanation": None, "categories": [], "tags": []}
     else:
-        answer = prompts.fake_answer(answer_bbox(trace.bbox, video.width, video.height, fmt), trace.start,
-                                     trace.explanation, variant, bbox_decimals=3 if fmt == "norm1" else 0)
+        answer = prompts.fake_answer(prompts.answer_box(trace.bbox, fmt, video.width, video.height), trace.start,
+                                     trace.explanation, variant, fmt)
         meta = {"bbox": [round(v, 3) for v in trace.bbox], "start": round(trace.start, 6),
                 "end": None if trace.end is None else round(trace.end, 6),
                 "explanation": trace.explanation, "categories": PAPER_MAP.map(trace.tags)[0] if trace.tags else [],
                 "tags": list(trace.tags)}
     return {
-        "messages": [{"role": "user", "content": prompts.question(variant)},
+        "messages": [{"role": "user", "content": prompts.question(variant, fmt)},
                      {"role": "assistant", "content": answer}],
         "videos": [str(video.path)],
         "meta": {
@@ -142,7 +141,7 @@ _video = st.builds(Video, video_id=st.text(min_size=1, max_size=12), label=st.sa
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_video, max_size=3, unique_by=(lambda v: v.video_id, lambda v: v.path)),  # one file a video
        st.lists(st.sampled_from(VARIANTS), min_size=1, max_size=4, unique=True),
-       st.sampled_from(["abs", "norm1000", "norm1"]))
+       st.sampled_from(prompts.BOX_FORMAT_NAMES))
 def test_written_samples_parse_to_the_record(videos, variants, fmt):
     with tempfile.TemporaryDirectory() as tmp:
         written = _write(Path(tmp), videos, variants, fmt)
@@ -169,7 +168,7 @@ def test_writer_refuses_numbers_json_cannot_hold(tmp_path, bad, value):
     else:
         trace.extra = {"x": [value]}
     with pytest.raises(UserError, match="ctx: video v1: a number of its sample is not finite"):
-        _write(tmp_path, [video], ["full"], "abs")
+        _write(tmp_path, [video], ["full"], "pixels")
     assert not (tmp_path / "out").exists()
 
 
@@ -192,7 +191,7 @@ def _ids_in_two_splits(rule: SplitRule) -> tuple[str, str]:
 def test_videos_sharing_a_file_share_its_split(tmp_path):
     rule = SplitRule.parse("1:1:1", 0)
     a, b = _ids_in_two_splits(rule)
-    with DatasetWriter(tmp_path / "out", ["full"], "abs", rule, subdirs=False) as writer:
+    with DatasetWriter(tmp_path / "out", ["full"], "pixels", rule, subdirs=False) as writer:
         assert writer.add(_fake(a, "/m/a.mp4", 1), "row 1") == rule.assign(a)
         assert writer.add(_fake(b, "/m/b.mp4", 1), "row 2") == rule.assign(a)  # same bytes: a's split
         writer.add(_fake("c", "/m/c.mp4", 2), "row 3")
@@ -204,7 +203,7 @@ def test_videos_sharing_a_file_share_its_split(tmp_path):
 
 
 def test_released_splits_yield_to_the_file_and_a_clip_is_never_fake_and_real(tmp_path):
-    with DatasetWriter(tmp_path / "out", ["full"], "abs", None, subdirs=False) as writer:
+    with DatasetWriter(tmp_path / "out", ["full"], "pixels", None, subdirs=False) as writer:
         assert writer.add(_fake("a", "/m/a.mp4", 7, split="test"), "row 1") == "test"
         assert writer.add(_fake("a", "/m/a.mp4", 7, split="test"), "row 2") == "test"  # a's second trace
         assert writer.add(_fake("b", "/m/b.mp4", 7, split="train"), "row 3") == "test"  # moved to its file's
@@ -242,7 +241,7 @@ def _run(out: Path, variants: list[str], subdirs: bool, tag: str, fail_after: in
             real_replace(src, dst)
 
         monkeypatch.setattr(dataset_writer.os, "replace", replace)
-    with DatasetWriter(out, variants, "abs", None, subdirs=subdirs) as writer:
+    with DatasetWriter(out, variants, "pixels", None, subdirs=subdirs) as writer:
         for video in videos:
             writer.add(video, "ctx")
         writer.commit(writer.stats())

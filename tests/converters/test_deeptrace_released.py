@@ -27,6 +27,7 @@ import pytest
 from common.errors import UserError
 from converters.deeptrace_to_swift import main
 from prompts import deeptrace as prompts
+from tests.support.cli import run_main
 from tests.support.media import write_mp4
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,11 +114,14 @@ def test_resplit_by_video(tmp_path, dataset):
     assert stats["split"]["seed"] == 3
 
 
-def _cli(tmp_path: Path, records, *extra: str) -> subprocess.CompletedProcess:
+def _cli(tmp_path: Path, records, *extra: str, process: bool = False) -> subprocess.CompletedProcess:
+    """The CLI's main in this process (tests/support/cli.py), or with `process` as a real one."""
     data = tmp_path / "all_data.json"
     data.write_text(records if isinstance(records, str) else json.dumps(records))
-    return subprocess.run([sys.executable, str(CLI), str(data), "--out", str(tmp_path / "out"), *extra],
-                          capture_output=True, text=True, timeout=60)
+    argv = [str(data), "--out", str(tmp_path / "out"), *extra]
+    if process:
+        return subprocess.run([sys.executable, str(CLI), *argv], capture_output=True, text=True, timeout=60)
+    return run_main(main, argv, prog=CLI)
 
 
 @pytest.mark.parametrize("mutate, pattern", [
@@ -158,7 +162,7 @@ def test_missing_media_skip(tmp_path, dataset):
 def test_empty_or_wrong_file(tmp_path):
     for text, pattern in (("", "the data file is empty"), ("[]", "empty JSON array"),
                           ("nonsense", "expected a JSON array")):
-        proc = _cli(tmp_path, text)
+        proc = _cli(tmp_path, text, process=not text)  # the empty file in a real process: one line, exit code 2
         assert proc.returncode == 2 and pattern in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
@@ -241,8 +245,7 @@ def test_gzip_bom_and_broken_files(tmp_path, dataset):
         assert rows == ref, name
     latin1 = raw.replace(b"The ball vanishes.", "Le ballon disparaît.".encode("latin-1"))
     (tmp_path / "all_data.json").write_bytes(latin1)
-    proc = subprocess.run([sys.executable, str(CLI), str(tmp_path / "all_data.json"), "--out", str(tmp_path / "o2"),
-                           "--media-root", str(dataset)], capture_output=True, text=True, timeout=60)
+    proc = run_main(main, [tmp_path / "all_data.json", "--out", tmp_path / "o2", "--media-root", dataset], prog=CLI)
     line = latin1.split(b"\n")[_line_of(latin1, b"Le ballon") - 1]
     column = line.index("î".encode("latin-1")) + 1
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [

@@ -20,6 +20,7 @@ import pytest
 from common.errors import UserError
 from converters.labelbox_to_swift import main
 from prompts import deeptrace as prompts
+from tests.support.cli import run_main
 from tests.support.media import write_mp4
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -299,7 +300,7 @@ def test_bbox_formats(tmp_path, media):
         return row["messages"][1]["content"]
 
     tail = " starting 1.5 seconds. The reason is because The cup splits in two."
-    assert answer("abs") == f"FAKE. The video is AI-generated. The unnatural part is at [50, 30, 60, 38]{tail}"
+    assert answer("pixels") == f"FAKE. The video is AI-generated. The unnatural part is at [50, 30, 60, 38]{tail}"
     # 64x48 frame: 50/64 = 0.78125, 30/48 = 0.625, 60/64 = 0.9375, 38/48 = 0.79166…
     assert answer("norm1000") == f"FAKE. The video is AI-generated. The unnatural part is at [781, 625, 938, 792]{tail}"
     assert answer("norm1") == (f"FAKE. The video is AI-generated. The unnatural part is at "
@@ -500,8 +501,11 @@ def test_bad_input_cli(tmp_path, media, case):
     (out / "train.jsonl").write_text("earlier\n")
     if "--out" not in extra:
         extra += ["--out", str(out)]
-    proc = subprocess.run([sys.executable, str(CLI), "bad.ndjson", *extra], cwd=work,
-                          capture_output=True, text=True, timeout=60)
+    argv = ["bad.ndjson", *extra]
+    if case == "malformed_line":  # one real process: one line on stderr, exit code 2
+        proc = subprocess.run([sys.executable, str(CLI), *argv], cwd=work, capture_output=True, text=True, timeout=60)
+    else:  # the CLI's main in this process: the same run_cli path without Python's start-up (tests/support/cli.py)
+        proc = run_main(main, argv, prog=CLI, cwd=work)
     if pattern == "NO ERROR":
         assert proc.returncode == 0, proc.stderr
         return

@@ -19,8 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eval.join import join
+from common.join import join
+from eval import api_baseline, score
 from eval.judge import Judge, JudgeRequest
+from tests.support.cli import run_main
 from tests.support.eval_samples import reference, write
 from tests.support.judge_server import JudgeServer
 from tests.support.media import frame_array, write_mp4, write_png
@@ -32,12 +34,21 @@ SECRET = "sk-test-api-baseline-7d1e"
 W, H = 64, 48
 
 
-def run(args, cwd, *, key=True, script=None):
+def environment(key: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     if key:
         env["OPENAI_API_KEY"] = SECRET
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return env
+
+
+def run(args, cwd, *, key=True):
+    """The CLI in the test process (tests/support/cli.py); `run_process` for the one real process."""
+    return run_main(api_baseline.main, args, prog=TOOL, cwd=cwd, env=environment(key))
+
+
+def run_process(args, cwd, *, key=True):
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=cwd, env=environment(key),
+                          capture_output=True, text=True, timeout=120)
 
 
 def videos_and_refs(tmp: Path) -> list[dict]:
@@ -117,9 +128,9 @@ def test_zero_shot_requests_and_scoring(tmp_path):
     assert verified == {"by_media": 5, "by_labels": 5, "unverified": 0}
 
     # eval/score.py scores it exactly as it scores swift infer's output
-    proc = subprocess.run([sys.executable, str(ROOT / "eval" / "score.py"), "--task", "deeptrace", "--predictions",
-                           out, "--references", refs, "--no-judge", "--bootstrap", "0", "--out", tmp_path / "m.json"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = run_main(score.main, ["--task", "deeptrace", "--predictions", out, "--references", refs, "--no-judge",
+                                 "--bootstrap", "0", "--out", tmp_path / "m.json"], prog=ROOT / "eval" / "score.py",
+                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "m.json").read_text())
     m, c = result["metrics"], result["counts"]
@@ -210,9 +221,9 @@ def test_errors(tmp_path):
     refs = videos_and_refs(tmp_path)[:2]
     missing = write(tmp_path / "missing.jsonl", [dict(refs[0], videos=["clips/nope.mp4"]), refs[1]])
     with JudgeServer(by_frames) as server:
-        proc = run(["--model", "m", "--base-url", server.base_url, "--references", missing, "--out",
-                    tmp_path / "p.jsonl"], tmp_path)
-        assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+        proc = run_process(["--model", "m", "--base-url", server.base_url, "--references", missing, "--out",
+                            tmp_path / "p.jsonl"], tmp_path)  # a real process: one line, exit code 2
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
         assert "1 media file(s) not found: clips/nope.mp4" in proc.stderr and server.log == []
         proc = run(["--model", "m", "--base-url", server.base_url, "--references", write(tmp_path / "ok.jsonl", refs),
                     "--out", tmp_path / "p.jsonl"], tmp_path, key=False)

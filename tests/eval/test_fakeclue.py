@@ -379,7 +379,7 @@ def test_score_cli_errors(tmp_path: Path) -> None:
 
 
 def test_score_without_css_or_rouge() -> None:
-    from eval.join import Pair
+    from common.join import Pair
 
     pairs = []
     for i, (label, _, answer) in enumerate(ANSWERS):

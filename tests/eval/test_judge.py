@@ -9,8 +9,9 @@ import threading
 import pytest
 
 from common.errors import UserError
-from eval.deeptrace import JUDGE_PROMPT, judge_messages, parse_judge_score
+from eval.deeptrace import judge_messages
 from eval.judge import Judge, JudgeCache, JudgeError, JudgeRequest, cache_key, retry_after_seconds
+from prompts.deeptrace import JUDGE_PROMPT, parse_judge_score
 from tests.support.judge_server import JudgeServer, rule_judge
 
 SECRET = "sk-test-DO-NOT-LEAK-5b1f"

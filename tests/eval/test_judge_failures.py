@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from eval import judging, score
-from eval.deeptrace import JUDGE_PROMPT
-from eval.report import JudgeLookup
-from prompts.deeptrace import fake_answer
+from eval.deeptrace import JudgeLookup
+from prompts.deeptrace import JUDGE_PROMPT, fake_answer
+from tests.support.cli import run_main
 from tests.support.eval_samples import prediction, reference, standard_set, write
 from tests.support.judge_server import JudgeServer, rule_judge
 
@@ -127,8 +127,8 @@ def test_a_model_that_rejects_temperature_0_leaves_judge_metrics_null_not_the_ot
     # the report finds these answers in the cache with the parameters the metrics record (they are part of the key)
     cache = tmp_path / "preds.judge.jsonl"
     dog = ("The dog has five legs.", "The dog has five legs.")
-    assert JudgeLookup(cache, "gpt-4.1", result["judge"]["params"]).deeptrace(*dog) == (1.0, "1")
-    assert JudgeLookup(cache, "gpt-4.1").deeptrace(*dog) == (None, "not judged")  # the defaults: another key
+    assert JudgeLookup(cache, "gpt-4.1", result["judge"]["params"])(*dog) == (1.0, "1")
+    assert JudgeLookup(cache, "gpt-4.1")(*dog) == (None, "not judged")  # the defaults: another key
 
 
 def test_malformed_and_blank_replies_are_failures_never_answers(tmp_path):
@@ -172,11 +172,19 @@ def test_explanations_sent_to_the_judge_are_capped(tmp_path):
 # --- output paths: checked first, one line each; ordinary permissions ------------------------------------------------
 
 
-def run_cli(args, cwd, umask: int | None = None):
+def run_cli(args, cwd, umask: int | None = None, *, process: bool = False):
+    """score.py's main in this process (tests/support/cli.py) under `umask`; `process`: a real process."""
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
-    return subprocess.run([sys.executable, str(ROOT / "eval" / "score.py"), *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120,
-                          preexec_fn=None if umask is None else (lambda: os.umask(umask)))
+    if process:
+        return subprocess.run([sys.executable, str(ROOT / "eval" / "score.py"), *map(str, args)], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=120,
+                              preexec_fn=None if umask is None else (lambda: os.umask(umask)))
+    saved = os.umask(umask) if umask is not None else None
+    try:
+        return run_main(score.main, args, prog=ROOT / "eval" / "score.py", cwd=cwd, env=env)
+    finally:
+        if saved is not None:
+            os.umask(saved)
 
 
 def one_line(proc) -> str:
@@ -196,7 +204,7 @@ def test_out_directory_and_foreign_judge_cache_are_one_line_errors_before_any_ca
     notes.write_text("my notes\n")
     with JudgeServer() as server:
         url = ["--judge-base-url", server.base_url]
-        msg = one_line(run_cli([*base, *url, "--out", tmp_path / "results"], tmp_path))
+        msg = one_line(run_cli([*base, *url, "--out", tmp_path / "results"], tmp_path, process=True))
         assert f"--out {tmp_path / 'results'}: is a directory" in msg and "results/metrics.json" in msg
         msg = one_line(run_cli([*base, *url, "--out", "m.json", "--judge-cache", photo], tmp_path))
         assert f"{photo}:1: not UTF-8 text (invalid start byte at byte 1 of the line)" in msg

@@ -18,6 +18,7 @@ from PIL import Image, ImageStat
 from eval import report, score
 from prompts.deeptrace import REAL_ANSWER, fake_answer
 from tests.support.cdp import Browser, find_chromium
+from tests.support.cli import run_main
 from tests.support.eval_samples import prediction, reference, standard_set, write
 from tests.support.judge_server import JudgeServer
 from tests.support.media import write_mp4, write_png
@@ -348,6 +349,10 @@ def test_metrics_computed_without_metrics_file_and_score_report_flag(scored, tmp
 
 
 def run_cli(args, cwd):
+    return run_main(report.main, args, prog=ROOT / "eval" / "report.py", cwd=cwd)
+
+
+def run_process(args, cwd):
     return subprocess.run([sys.executable, str(ROOT / "eval" / "report.py"), *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
 
@@ -355,7 +360,7 @@ def run_cli(args, cwd):
 def test_errors_are_one_line_and_output_is_atomic(scored, tmp_path):
     tmp, ref_path, pred_path, refs = scored
     short = write(tmp_path / "short.jsonl", [json.loads(line) for line in pred_path.read_text().splitlines()[:5]])
-    proc = run_cli(["--predictions", short, "--references", ref_path, "--out", tmp_path / "r"], tmp_path)
+    proc = run_process(["--predictions", short, "--references", ref_path, "--out", tmp_path / "r"], tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "has 5 predictions but" in proc.stderr
     assert not (tmp_path / "r").exists() and not list(tmp_path.glob(".r.*"))
 
@@ -424,9 +429,8 @@ def test_report_folder_keeps_the_users_files(scored, tmp_path):
         (old / name).write_text(text)
     proc = run_cli(["--predictions", pred_path, "--references", ref_path, "--out", old], tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "is not a report directory" in proc.stderr
-    proc = subprocess.run([sys.executable, str(ROOT / "eval" / "score.py"), "--predictions", str(pred_path),
-                           "--references", str(ref_path), "--no-judge", "--out", str(tmp_path / "m.json"),
-                           "--report", str(old)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = run_main(score.main, ["--predictions", pred_path, "--references", ref_path, "--no-judge", "--out",
+                                 tmp_path / "m.json", "--report", old], prog=ROOT / "eval" / "score.py", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and f"--report {old}: is not a report" in proc.stderr
     assert not (tmp_path / "m.json").exists()
     assert {p.relative_to(old).as_posix(): p.read_text() for p in old.rglob("*") if p.is_file()} == before

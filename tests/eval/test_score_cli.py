@@ -1,5 +1,6 @@
-"""`python eval/score.py` end to end, as a subprocess from a foreign cwd: metrics by hand, per-video protocol,
---compat, box conventions, one-line errors, and a judging run killed part-way then resumed."""
+"""`python eval/score.py` end to end from a foreign cwd: metrics by hand, per-video protocol, --compat, box
+conventions, one-line errors, and a judging run killed part-way then resumed. The CLI runs in the test process
+(tests/support/cli.py) except where only a process shows the contract: one line and exit code 2, a SIGKILL."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from eval import score
 from prompts.deeptrace import fake_answer
+from tests.support.cli import run_main
 from tests.support.eval_samples import prediction, reference, standard_set, write
 from tests.support.judge_server import JudgeServer, rule_judge
 
@@ -23,12 +26,20 @@ SCORE = ROOT / "eval" / "score.py"
 SECRET = "sk-test-NEVER-WRITTEN-93c2"
 
 
-def run(args, cwd, *, key=True, **kw):
+def environment(key: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     if key:
         env["OPENAI_API_KEY"] = SECRET
-    return subprocess.run([sys.executable, str(SCORE), *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120, **kw)
+    return env
+
+
+def run(args, cwd, *, key=True):
+    return run_main(score.main, args, prog=SCORE, cwd=cwd, env=environment(key))
+
+
+def run_process(args, cwd, *, key=True):
+    return subprocess.run([sys.executable, str(SCORE), *map(str, args)], cwd=cwd, env=environment(key),
+                          capture_output=True, text=True, timeout=120)
 
 
 def files(tmp_path, refs, responses=None):
@@ -195,8 +206,9 @@ def test_reference_errors_are_one_line(tmp_path):
     assert "not a known task" in err({**good, "meta": {**good["meta"], "task": "nonsense"}})
     assert "no 'meta' object" in err({k: v for k, v in good.items() if k != "meta"}, "--task", "deeptrace")
     (tmp_path / "empty.jsonl").write_text("\n")
-    msg = one_line_error(run(["--predictions", tmp_path / "empty.jsonl", "--references", tmp_path / "empty.jsonl",
-                              "--no-judge"], cwd=tmp_path))
+    # a real process: one line on stderr, no traceback, exit code 2
+    msg = one_line_error(run_process(["--predictions", tmp_path / "empty.jsonl", "--references",
+                                      tmp_path / "empty.jsonl", "--no-judge"], cwd=tmp_path))
     assert "empty.jsonl: no references" in msg
 
 
@@ -246,8 +258,7 @@ def test_killed_judging_run_resumes_without_repeating_a_call(tmp_path):
 
     script = {"fn": first_five_then_hang}
     with JudgeServer(lambda r: script["fn"](r)) as server:
-        env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
-        env["OPENAI_API_KEY"] = SECRET
+        env = environment(key=True)
         with (tmp_path / "run1.log").open("w") as log:
             proc = subprocess.Popen([sys.executable, str(SCORE), *map(str, args), "--judge-base-url", server.base_url],
                                     cwd=tmp_path, env=env, stdout=log, stderr=log)

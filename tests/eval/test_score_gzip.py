@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from eval import score
+from tests.support.cli import run_main
 from tests.support.eval_samples import prediction, standard_set, write
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _score(preds: Path, refs: Path, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, str(ROOT / "eval" / "score.py"), "--predictions", str(preds),
-                           "--references", str(refs), "--no-judge", "--bootstrap", "0", "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_main(score.main, ["--predictions", preds, "--references", refs, "--no-judge", "--bootstrap", "0",
+                                 "--out", out], prog=ROOT / "eval" / "score.py")
     assert proc.returncode == 0, proc.stderr
     return json.loads(out.read_text())["metrics"]
 

@@ -9,16 +9,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from prompts.deeptrace import REAL_ANSWER, fake_answer, question
+from prompts.deeptrace import REAL_ANSWER, answer_box, fake_answer, question
 
 
 def reference(video_id: str, label: str, *, bbox=None, start=None, end=None, explanation=None, categories=(),
-              source=None, width=1280, height=720, duration=5.0, variant="full", answer_format="abs",
+              source=None, width=1280, height=720, duration=5.0, variant="full", answer_format="pixels",
               answer: str | None = None, task="deeptrace") -> dict[str, Any]:
     if answer is None:
-        answer = fake_answer(bbox, start, explanation, variant) if label == "fake" else REAL_ANSWER
+        answer = (fake_answer(answer_box(bbox, answer_format, width, height), start, explanation, variant,
+                              answer_format) if label == "fake" else REAL_ANSWER)
     return {
-        "messages": [{"role": "user", "content": question(variant)}, {"role": "assistant", "content": answer}],
+        "messages": [{"role": "user", "content": question(variant, answer_format)},
+                     {"role": "assistant", "content": answer}],
         "videos": [f"/data/videos/{video_id}.mp4"],
         "meta": {"task": task, "video_id": video_id, "label": label, "bbox": bbox, "start": start, "end": end,
                  "width": width, "height": height, "duration": duration, "fps": 24.0, "explanation": explanation,
