@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from eval.tables import fmt_ci
 from eval.tasks import ScoreContext, Scored
 from prompts import deeptrace as D
 from prompts.deeptrace import FAKE, REAL, parse_judge_score
+from prompts.deeptrace_categories import PAPER_CATEGORIES
 
 NAME = "deeptrace"
 STREAMING = True  # `score` reads each pair once and keeps only its Reference and Row
@@ -59,6 +60,7 @@ class Reference:
     width: float | None
     height: float | None
     fps: float | None = None
+    tags: tuple[str, ...] | None = None  # meta.tags, the raw category tags (None: references converted before them)
 
 
 def _number(meta: dict, key: str, ctx: str, *, positive: bool = False, optional: bool = False) -> float | None:
@@ -116,6 +118,9 @@ def read_reference(record: dict[str, Any], ctx: str, bbox_format: str | None = N
     categories = meta.get("categories") or []
     if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
         raise UserError(f"{ctx}: meta.categories must be a list of strings")
+    tags = meta.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise UserError(f"{ctx}: meta.tags must be a list of strings")
     source = meta.get("source")
     data_format = _meta_format(meta, "answer_bbox_format", ctx)
     answer_format = D.BOX_FORMATS[bbox_format] if bbox_format else data_format
@@ -139,7 +144,7 @@ def read_reference(record: dict[str, Any], ctx: str, bbox_format: str | None = N
             duration=_number(meta, "duration", ctx, positive=True),
             explanation=" ".join(explanation.split()) if explanation and explanation.strip() else None)
     return Reference(truth, str(group), tuple(categories), source if isinstance(source, str) else None,
-                     answer_format, width, height, fps)
+                     answer_format, width, height, fps, None if tags is None else tuple(tags))
 
 
 # --- one response ----------------------------------------------------------------------------------------------------
@@ -212,11 +217,16 @@ def add_arguments(group) -> None:
     group.add_argument("--bbox-format", choices=D.BOX_FORMAT_NAMES, default=None,
                        help="box convention of the generations: " + D.box_formats_help()
                             + " (default: each reference's meta.answer_bbox_format, else pixels)")
+    group.add_argument("--by", choices=("categories", "tags"), default="categories",
+                       help="the per-category breakdown: categories = meta.categories, the paper's nine fake-trace "
+                            "categories as the converters map them, in the paper's order (default); tags = meta.tags, "
+                            "the raw annotation tags")
 
 
 def score(pairs: Iterable[Pair], args: Any, *, context: ScoreContext) -> Scored:
     strict = bool(getattr(args, "compat", False))
     override = getattr(args, "bbox_format", None)
+    by = getattr(args, "by", None) or "categories"
     refs: list[Reference] = []
     rows: list[M.Row] = []
     unparseable_lines: list[int] = []
@@ -329,19 +339,42 @@ def score(pairs: Iterable[Pair], args: Any, *, context: ScoreContext) -> Scored:
                                  "real_videos": sum(r.label == REAL for r in per_video_rows),
                                  "rematched_samples": sum(m != i for i, m in enumerate(matched))}},
         # Groups hold fake samples only (categories) or one kind (sources): Overall mixing real and fake is not shown.
-        "by_category": drop(M.breakdown(fake_rows, lambda r: r.categories or ("(none)",), time_iou=with_end),
-                            "overall", "accuracy", "real_accuracy"),
+        "by_category": drop(category_breakdown(rows, refs, by, time_iou=with_end), "overall", "accuracy",
+                            "real_accuracy"),
         "by_source": drop(M.breakdown(rows, lambda r: (r.source or "(unknown)",), time_iou=with_end), "overall"),
         "parse": {"issues": dict(sorted(issues.items())), "notes": dict(sorted(notes.items())),
                   "unparseable_lines": unparseable_lines[:50], "boxes": conventions},
         "warnings": [warning] if warning else [],
         "judge": judge_report,
         "partial": partial,  # metrics computed over the judged samples only (some judge calls failed)
-        "settings": {"protocol": "per-sample (paper)", "compat": strict, "bbox_format": override,
+        "settings": {"protocol": "per-sample (paper)", "compat": strict, "bbox_format": override, "by": by,
                      "bootstrap": args.bootstrap, "seed": args.seed},
         "files": {"predictions": context.predictions, "references": context.references},
         "join": context.join,
     }, list(zip(refs, rows, strict=True)))
+
+
+def category_breakdown(rows: list[M.Row], refs: list[Reference], by: str, *, time_iou: bool
+                       ) -> dict[str, dict[str, Any]]:
+    """Metrics per category over the fake samples (multi-label: a sample counts in each of its categories): by the
+    paper's nine (meta.categories) in the paper's order, then any other category (a tag the converter's map did not
+    cover) by n; or by the raw tags (meta.tags) by n. Samples without any: "(none)", last."""
+    if by == "tags":
+        missing = sum(r.truth.label == FAKE and r.tags is None for r in refs)
+        if missing:
+            raise UserError(f"--by tags: {missing} fake reference(s) have no meta.tags (converted before the "
+                            "converters wrote them): convert them again, or break down --by categories")
+        keyed = [replace(row, categories=ref.tags or ()) for row, ref in zip(rows, refs, strict=True)
+                 if row.label == FAKE]
+    else:
+        keyed = [row for row in rows if row.label == FAKE]
+    table = M.breakdown(keyed, lambda r: r.categories or (NONE,), time_iou=time_iou)
+    first = [c for c in PAPER_CATEGORIES if c in table] if by == "categories" else []
+    rest = sorted((c for c in table if c not in first and c != NONE), key=lambda c: (-table[c]["counts"]["n"], c))
+    return {c: table[c] for c in [*first, *rest, *([NONE] if NONE in table else [])]}
+
+
+NONE = "(none)"  # the group of fake samples without a category (or tag)
 
 
 # --- table -------------------------------------------------------------------------------------------------------
@@ -371,7 +404,8 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(f"n = {c['n']} (fake {c['fake']}, real {c['real']}); explained {c['explained']}; "
                  f"unparseable {c['unparseable']}; judged {c['judged']} (unparseable replies {c['judge_unparseable']})"
                  + ("" if result["judge"] else "; explanation and overall need the judge (--no-judge)"))
-    for title, key in (("category", "by_category"), ("source", "by_source")):
+    by = (result.get("settings") or {}).get("by") or "categories"
+    for title, key in (("category" if by == "categories" else "tag", "by_category"), ("source", "by_source")):
         table = result.get(key) or {}
         if not table:
             continue
