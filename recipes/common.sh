@@ -62,11 +62,13 @@ recipe_deepspeed() {
     esac
 }
 
-# GRPO recipes (recipes/*_grpo.sh): reads SFT_CKPT, TUNER, MODEL, REWARDS, DATA/VARIANT or DATASET, OUTPUT_DIR, VLLM
-# and VLLM_GPU_MEMORY_UTILIZATION; sets START_ARGS (--model/--adapters/--ref_adapters: recipes/lib.py start_flags),
-# TRAIN (OUTPUT_DIR/grpo_train.jsonl: the train rows with their answer kept as `solution`), REWARD_ARGS (the preset's
-# --reward_funcs/--reward_weights), ROLLOUT_ARGS (vLLM or not), and exports the ENV of the SFT checkpoint's training
-# config (frames as in SFT) and of the reward preset (where not already set).
+# GRPO recipes (recipes/*_grpo.sh), called as `recipe_grpo_setup "$@"` after recipe_distributed: reads SFT_CKPT,
+# TUNER, MODEL, REWARDS, DATA/VARIANT or DATASET, OUTPUT_DIR, VLLM, VLLM_GPU_MEMORY_UTILIZATION and CONFIG; sets
+# START_ARGS (--model/--adapters/--ref_adapters: recipes/lib.py start_flags), REWARD_ARGS (the preset's
+# --reward_funcs/--reward_weights), ROLLOUT_ARGS (vLLM or not), BATCH_ARGS (recipe_batch: the GRPO config's global
+# batch, checked against num_generations), TRAIN (OUTPUT_DIR/grpo_train.jsonl: the train rows with their answer kept
+# as `solution`), and exports what the SFT checkpoint was trained on (its training config's ENV without the run's
+# GLOBAL_BATCH_SIZE: frames as in SFT) and the reward preset's ENV (where not already set).
 recipe_grpo_setup() {
     [[ -n "$SFT_CKPT" ]] || recipe_fail "set SFT_CKPT to the SFT checkpoint (or SFT output directory) to start from"
     local out config rewards_config
@@ -88,7 +90,7 @@ recipe_grpo_setup() {
     eval "$out"
     config="$(recipe_lib train-config "${START_ARGS[-1]}")"
     if [[ -n "$config" ]]; then
-        out="$(recipe_lib env "$config")"
+        out="$(recipe_lib env --trained "$config")"
         eval "$out"
     fi
     case "$VLLM" in
@@ -97,6 +99,7 @@ recipe_grpo_setup() {
         false) ROLLOUT_ARGS=(--use_vllm false) ;;
         *) recipe_fail "VLLM must be true or false (got $VLLM)" ;;
     esac
+    recipe_batch "$@"
     # last, once every setting is checked: GRPO drops each row's answer before sampling, so keep it as `solution`,
     # the rewards' reference (lib.py solutions)
     TRAIN="$(recipe_lib solutions "$TRAIN" "$OUTPUT_DIR/grpo_train.jsonl")"

@@ -39,7 +39,7 @@ if [[ -z "$TRAIN_CONFIG" ]]; then
     TRAIN_CONFIG="$(recipe_lib train-config "$CKPT_PATH")"
 fi
 if [[ -n "$TRAIN_CONFIG" ]]; then
-    ENV_LINES="$(recipe_lib env "$TRAIN_CONFIG")"
+    ENV_LINES="$(recipe_lib env --trained "$TRAIN_CONFIG")"
     eval "$ENV_LINES"
 else
     echo "infer.sh: no training config next to $CKPT_PATH: video sampling uses ms-swift's defaults (set TRAIN_CONFIG)" >&2

@@ -4,13 +4,15 @@ Used by the bash recipes (through recipes/common.sh, which calls this file's CLI
 (recipes/ablations.py imports it), so both read the same files the same way.
 
     python recipes/lib.py split DATA VARIANT SPLIT    # prints the JSONL path of SPLIT (train|val|test) for VARIANT
-    python recipes/lib.py env CONFIG                  # prints `export K=V` for the config's ENV not already set
+    python recipes/lib.py env CONFIG [--trained]      # prints `export K=V` for the config's ENV not already set
+                                                      # (--trained: what the model saw, without GLOBAL_BATCH_SIZE)
     python recipes/lib.py checkpoint PATH             # prints `adapters PATH` or `model PATH` (newest checkpoint-N)
     python recipes/lib.py train-config PATH           # prints the training config swift kept beside a checkpoint
     python recipes/lib.py flags CONFIG                # prints the config's flags as argv, one item per line
     python recipes/lib.py start CKPT TUNER [MODEL]    # prints the `swift rlhf` flags that start from CKPT, one per line
     python recipes/lib.py solutions SRC DST           # SRC's rows with `solution` = their answer (for RL rewards)
     python recipes/lib.py batch CONFIG [FLAG ...]     # prints the gradient accumulation steps for GLOBAL_BATCH_SIZE
+                                                      # (GRPO configs: also checks the generation round)
 
 Data layout (what converters/*_to_swift.py write; see recipes/README.md "Data layout"):
     DATA/<variant>/{train,val,test}.jsonl   converter run with --variant all (one sub-directory per variant)
@@ -94,6 +96,13 @@ def apply_env(env: Mapping[str, str], environ: MutableMapping[str, str] | None =
 # --- global batch ---------------------------------------------------------------------------------------------
 
 GLOBAL_BATCH_VAR = "GLOBAL_BATCH_SIZE"  # set by each training config's ENV (its paper's global batch)
+RUN_ENV = (GLOBAL_BATCH_VAR,)  # ENV entries that shape a training run, not the inputs the model was trained on
+
+
+def trained_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The part of a training config's ENV that says what the model saw (frames, pixel budgets), for a later stage
+    that starts from its checkpoint (inference, GRPO): the run's own settings (RUN_ENV) stay with the run."""
+    return {k: v for k, v in env.items() if k not in RUN_ENV}
 
 
 def flag_value(argv: Sequence[str], flag: str) -> str | None:
@@ -131,6 +140,44 @@ def gradient_accumulation(global_batch: int, per_device: int, nproc_per_node: in
     return global_batch // per_step
 
 
+def generation_round(per_step: int, accumulation: int, num_generations: int,
+                     generation_batch_size: int | None = None, steps_per_generation: int | None = None, *,
+                     batch_setting: str = GLOBAL_BATCH_VAR) -> int:
+    """Completions GRPO samples per generation round, derived as ms-swift 4.6 derives it, or a UserError where
+    swift would stop (swift/rlhf_trainers/args_mixin.py `_init_generation_batch_params`), so that the recipe
+    refuses with one line before swift starts.
+
+    per_step = per-device batch x processes (GRPO's per-device batch counts completions). By default a round is one
+    optimizer step (steps_per_generation = accumulation steps): the round is the global batch. Each prompt's
+    num_generations completions are one group (advantages are normalised within it), so a round holds whole groups.
+    `batch_setting` names what sets the global batch, for the error (GLOBAL_BATCH_SIZE or an explicit accumulation)."""
+    if steps_per_generation is None:
+        if generation_batch_size is None:
+            steps_per_generation = accumulation
+        elif generation_batch_size % per_step:
+            raise UserError(f"--generation_batch_size {generation_batch_size} is not a multiple of per-device batch x "
+                            f"processes = {per_step}")
+        else:
+            steps_per_generation = generation_batch_size // per_step
+    elif generation_batch_size is not None and generation_batch_size != per_step * steps_per_generation:
+        raise UserError(f"--generation_batch_size {generation_batch_size} is not per-device batch x processes x "
+                        f"--steps_per_generation = {per_step * steps_per_generation}")
+    size = per_step * steps_per_generation
+    if num_generations > 1 and size % num_generations:
+        how = ("the global batch" if size == per_step * accumulation
+               else f"{per_step} per step x {steps_per_generation} step(s) per generation")
+        raise UserError(f"GRPO generation round of {size} completions ({how}) is not a multiple of "
+                        f"--num_generations {num_generations}: each prompt's {num_generations} completions must fall "
+                        f"in one round; change {batch_setting}, the number of GPUs or --num_generations")
+    return size
+
+
+def _setting(argv: Sequence[str], flags: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    """A swift flag's value for this run: the last one in argv, else the config's, else `default`."""
+    value = flag_value(argv, name)
+    return flags.get(name, default) if value is None else value
+
+
 def batch_plan(config: str | os.PathLike[str], argv: Sequence[str] = (),
                environ: Mapping[str, str] | None = None) -> tuple[int, str]:
     """(gradient accumulation steps, one line saying how the global batch is made) for a training run.
@@ -138,26 +185,36 @@ def batch_plan(config: str | os.PathLike[str], argv: Sequence[str] = (),
     Inputs, in the recipes' precedence: the global batch from $GLOBAL_BATCH_SIZE, else the config's ENV; the per-device
     batch from the last --per_device_train_batch_size in argv, else the config; NPROC_PER_NODE and NNODES from the
     environment (1 when unset). An explicit --gradient_accumulation_steps in argv wins (the global batch is then
-    whatever it makes, and the line says so)."""
+    whatever it makes, and the line says so). GRPO (`rlhf_type: grpo`): the batches count completions, and the
+    generation round must also hold whole groups of num_generations (`generation_round`)."""
     environ = os.environ if environ is None else environ
     env, flags = load_config(config)
-    per_device = _positive_int(flag_value(argv, "per_device_train_batch_size")
-                               or flags.get("per_device_train_batch_size", 1), "--per_device_train_batch_size")
+    per_device = _positive_int(_setting(argv, flags, "per_device_train_batch_size", 1), "--per_device_train_batch_size")
     nproc = _positive_int(environ.get("NPROC_PER_NODE") or 1, "NPROC_PER_NODE")
     nnodes = _positive_int(environ.get("NNODES") or 1, "NNODES")
     shape = f"{per_device} per device x {nproc} process(es) x {nnodes} node(s)"
     given = flag_value(argv, "gradient_accumulation_steps")
     if given is not None:
         steps = _positive_int(given, "--gradient_accumulation_steps")
-        return steps, (f"global batch {per_device * nproc * nnodes * steps} = {shape} x {steps} accumulation "
-                       f"step(s) (--gradient_accumulation_steps given: {GLOBAL_BATCH_VAR} not applied)")
-    source = GLOBAL_BATCH_VAR if environ.get(GLOBAL_BATCH_VAR) else f"{Path(config).name} ENV"
-    raw = environ.get(GLOBAL_BATCH_VAR) or env.get(GLOBAL_BATCH_VAR)
-    if raw is None:
-        raise UserError(f"{config_path(config)}: no {GLOBAL_BATCH_VAR} in ENV and none in the environment")
-    global_batch = _positive_int(raw, GLOBAL_BATCH_VAR)
-    steps = gradient_accumulation(global_batch, per_device, nproc, nnodes)
-    return steps, f"global batch {global_batch} ({source}) = {shape} x {steps} accumulation step(s)"
+        line = (f"global batch {per_device * nproc * nnodes * steps} = {shape} x {steps} accumulation "
+                f"step(s) (--gradient_accumulation_steps given: {GLOBAL_BATCH_VAR} not applied)")
+    else:
+        source = GLOBAL_BATCH_VAR if environ.get(GLOBAL_BATCH_VAR) else f"{Path(config).name} ENV"
+        raw = environ.get(GLOBAL_BATCH_VAR) or env.get(GLOBAL_BATCH_VAR)
+        if raw is None:
+            raise UserError(f"{config_path(config)}: no {GLOBAL_BATCH_VAR} in ENV and none in the environment")
+        global_batch = _positive_int(raw, GLOBAL_BATCH_VAR)
+        steps = gradient_accumulation(global_batch, per_device, nproc, nnodes)
+        line = f"global batch {global_batch} ({source}) = {shape} x {steps} accumulation step(s)"
+    if _setting(argv, flags, "rlhf_type") == "grpo":
+        optional = {name: _positive_int(value, f"--{name}") for name in ("generation_batch_size",
+                                                                          "steps_per_generation")
+                    if (value := _setting(argv, flags, name)) is not None}
+        group = _positive_int(_setting(argv, flags, "num_generations", 8), "--num_generations")  # swift's default: 8
+        size = generation_round(per_device * nproc * nnodes, steps, group, **optional,
+                                batch_setting="--gradient_accumulation_steps" if given else GLOBAL_BATCH_VAR)
+        line += f"; GRPO counts completions: {size // group} prompt(s) x {group} generations per generation round"
+    return steps, line
 
 
 # --- data -----------------------------------------------------------------------------------------------------
@@ -317,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("split")
     p = sub.add_parser("env", help="print `export K=V` lines for the config's ENV that are not already set")
     p.add_argument("config")
+    p.add_argument("--trained", action="store_true",
+                   help="only what the model was trained on (frames, pixels): a checkpoint's training config, read by "
+                        "a later stage; without the run's " + ", ".join(RUN_ENV))
     p = sub.add_parser("checkpoint", help="print `adapters PATH` or `model PATH`")
     p.add_argument("path")
     p = sub.add_parser("train-config", help="print the training config kept beside a checkpoint (nothing if none)")
@@ -339,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         print(split_file(args.data, args.variant, args.split))
     elif args.command == "env":
         env, _ = load_config(args.config)
-        for key, value in env.items():
+        for key, value in (trained_env(env) if args.trained else env).items():
             if key not in os.environ:
                 print(f"export {key}={shlex.quote(value)}")
     elif args.command == "batch":

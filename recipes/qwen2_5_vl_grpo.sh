@@ -18,6 +18,9 @@
 # keeps training its adapter (base model from its args.json, or MODEL); the SFT model is the KL reference.
 # Distributed settings (recipes/common.sh): NPROC_PER_NODE=8 NNODES=1 NODE_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500.
 # DEEPSPEED: zero2 (LoRA default), zero3 (full default), a JSON file, or none.
+# GLOBAL_BATCH_SIZE (default: the config's ENV, 64 completions = 8 prompts x 8 generations) sets the gradient
+# accumulation steps: GLOBAL_BATCH_SIZE / (per-device batch x NPROC_PER_NODE x NNODES); a one-line error when it
+# does not divide or when a generation round would split a prompt's group of --num_generations completions.
 set -euo pipefail
 
 SFT_CKPT="${SFT_CKPT:-}"
@@ -34,9 +37,9 @@ OUTPUT_DIR="${OUTPUT_DIR:-output/qwen2_5_vl_grpo_$TUNER/$REWARDS}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 DEEPSPEED="${DEEPSPEED:-$([[ "$TUNER" == full ]] && echo zero3 || echo zero2)}"
 CONFIG="${CONFIG:-$RECIPES_DIR/configs/qwen2_5_vl_grpo_$TUNER.yaml}"
-recipe_grpo_setup
 recipe_distributed
 recipe_deepspeed
+recipe_grpo_setup "$@"
 
 swift rlhf "$CONFIG" \
     --external_plugins "$RECIPES_DIR/plugins/rewards.py" \
@@ -46,4 +49,5 @@ swift rlhf "$CONFIG" \
     "${ROLLOUT_ARGS[@]}" \
     --output_dir "$OUTPUT_DIR" \
     "${DEEPSPEED_ARGS[@]}" \
+    "${BATCH_ARGS[@]}" \
     "$@"

@@ -28,9 +28,12 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
 SAMPLE = ROOT / "samples" / "deeptrace"
 QWEN_FLAGS = ["--model_type", "qwen2_5_vl", "--template", "qwen2_5_vl"]
-# GRPO on CPU: one prompt per step with 4 completions of at most 40 tokens, no gradient checkpointing.
-GRPO_CPU = ["--num_generations", "4", "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1",
-            "--max_completion_length", "40", "--gradient_checkpointing", "false", "--logging_steps", "1"]
+# GRPO on CPU: one prompt per step with 4 completions of at most 40 tokens (GLOBAL_BATCH_SIZE=4 on 1 process: 1
+# accumulation step), no gradient checkpointing.
+GRPO_CPU = ["--num_generations", "4", "--per_device_train_batch_size", "4", "--max_completion_length", "40",
+            "--gradient_checkpointing", "false", "--logging_steps", "1"]
+GRPO_CPU_BATCH = "global batch 4 (GLOBAL_BATCH_SIZE) = 4 per device x 1 process(es) x 1 node(s) x 1 accumulation " \
+                 "step(s); GRPO counts completions: 1 prompt(s) x 4 generations per generation round"
 PRESETS = ("deeptrace", "deeptrace_judge", "fakeclue", "fakeclue_judge")
 
 
@@ -47,20 +50,28 @@ def registered_rewards() -> set[str]:
 
 def test_grpo_configs_share_their_rollout_settings_and_the_papers_frames() -> None:
     shared = ("rlhf_type", "model_type", "template", "num_generations", "temperature", "max_completion_length",
-              "per_device_train_batch_size", "gradient_accumulation_steps", "beta", "use_vllm", "num_iterations")
+              "per_device_train_batch_size", "beta", "use_vllm", "num_iterations")
     for model, sft in (("qwen2_5_vl", "qwen2_5_vl_full"), ("videollama3", "videollama3_full")):
         lora_env, lora = lib.load_config(f"{model}_grpo_lora")
         full_env, full = lib.load_config(f"{model}_grpo_full")
         assert {k: lora[k] for k in shared} == {k: full[k] for k in shared}
         assert (lora["rlhf_type"], lora["tuner_type"], full["tuner_type"]) == ("grpo", "lora", "full")
         assert lora["learning_rate"] > full["learning_rate"]
-        assert lora_env == full_env == lib.load_config(sft)[0]  # the SFT recipe's frames (the paper's)
+        # the SFT recipe's frames (the paper's); the global batch is GRPO's own (completions, not clips)
+        sft_env = lib.load_config(sft)[0]
+        assert lib.trained_env(lora_env) == lib.trained_env(full_env) == lib.trained_env(sft_env)
+        assert set(lib.trained_env(sft_env)) >= {"FPS", "FPS_MAX_FRAMES"}
+        assert lora_env[lib.GLOBAL_BATCH_VAR] == full_env[lib.GLOBAL_BATCH_VAR] == "64"
         assert full["freeze_vit"] is False and lora["freeze_vit"] is True
-        # a generation round (batch x accumulation x GPUs) holds whole groups of num_generations for any GPU count
-        per_gpu = lora["per_device_train_batch_size"] * lora["gradient_accumulation_steps"]
-        assert per_gpu % lora["num_generations"] == 0
+        # the global batch, on any GPU count, is made by accumulation (the SFT recipes' rule) and holds whole groups
+        # of num_generations (8 prompts x 8 completions)
+        for nproc, nnodes in ((1, 1), (2, 1), (4, 1), (8, 1), (8, 2)):
+            steps, how = lib.batch_plan(f"{model}_grpo_lora", [], {"NPROC_PER_NODE": str(nproc), "NNODES": str(nnodes)})
+            assert steps * lora["per_device_train_batch_size"] * nproc * nnodes == 64, (model, nproc, nnodes)
+            assert how.endswith("8 prompt(s) x 8 generations per generation round"), how
         for flags in (lora, full):
-            assert not any(k in flags for k in ("model", "dataset", "output_dir", "deepspeed", "reward_funcs"))
+            assert not any(k in flags for k in ("model", "dataset", "output_dir", "deepspeed", "reward_funcs",
+                                                "gradient_accumulation_steps"))
 
 
 def test_reward_presets_name_registered_rewards_with_one_weight_each() -> None:
@@ -129,9 +140,12 @@ def test_bad_input_fails_with_one_line_before_swift(tmp_path: Path) -> None:
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text("{}")
     (adapter / "args.json").write_text(json.dumps({"model": "/models/base"}))
+    # the SFT run's config beside the checkpoint: its frames apply to GRPO, its global batch (clips) does not
+    (adapter / "qwen2_5_vl_lora.yaml").write_text("ENV: {GLOBAL_BATCH_SIZE: 16, FPS: 1}\n")
     data = tmp_path / "data"
     data.mkdir()
     (data / "train.jsonl").write_text("{}\n")
+    ready = {"SFT_CKPT": str(adapter), "DATA": str(data)}
     cases = [
         ("qwen2_5_vl_grpo.sh", {}, "set SFT_CKPT"),
         ("qwen2_5_vl_grpo.sh", {"SFT_CKPT": str(tmp_path / "none")}, "checkpoint not found"),
@@ -145,12 +159,20 @@ def test_bad_input_fails_with_one_line_before_swift(tmp_path: Path) -> None:
          "VLLM must be true or false"),
         ("videollama3_grpo.sh", {"SFT_CKPT": str(adapter), "TUNER": "qlora"}, "unknown TUNER 'qlora'"),
         ("videollama3_grpo.sh", {"SFT_CKPT": str(adapter), "VLLM": "true"}, "VideoLLaMA3 rollouts use transformers"),
+        # the global-batch rule of every recipe, and GRPO's groups (ms-swift's own check, made before swift starts)
+        ("qwen2_5_vl_grpo.sh", {**ready, "NPROC_PER_NODE": "3"},
+         "GLOBAL_BATCH_SIZE=64 is not a multiple of per-device batch 4 x NPROC_PER_NODE=3 x NNODES=1 = 12"),
+        ("qwen2_5_vl_grpo.sh", {**ready, "NPROC_PER_NODE": "1", "GLOBAL_BATCH_SIZE": "12"},
+         "GRPO generation round of 12 completions (the global batch) is not a multiple of --num_generations 8"),
+        ("videollama3_grpo.sh", {**ready, "NPROC_PER_NODE": "2", "NNODES": "3", "MASTER_ADDR": "127.0.0.1"},
+         "GLOBAL_BATCH_SIZE=64 is not a multiple of per-device batch 1 x NPROC_PER_NODE=2 x NNODES=3 = 6"),
     ]
     for i, (script, env, message) in enumerate(cases):
         log = tmp_path / f"bad{i}.log"
         out = tmp_path / f"out{i}"
         proc = run_recipe(RECIPES / script, ["--max_steps", "2"], log=log,
-                          env={"SFT_CKPT": None, "OUTPUT_DIR": str(out), **env}, check=False)
+                          env={"SFT_CKPT": None, "GLOBAL_BATCH_SIZE": None, "OUTPUT_DIR": str(out), **env},
+                          check=False)
         lines = log.read_text().strip().splitlines()
         assert proc.returncode == 2, (script, env, lines)
         assert len(lines) == 1 and lines[0].startswith(f"{script}: error: ") and message in lines[0], lines
@@ -187,11 +209,12 @@ def test_grpo_after_sft_with_the_scorer_and_judge_rewards(tiny_qwen2_5_vl: Path,
                 "--gradient_checkpointing", "false"],
                log=tmp_path / "sft.log",
                env={"MODEL": str(tiny_qwen2_5_vl), "DATA": str(data), "OUTPUT_DIR": str(sft), "DEEPSPEED": "none",
-                    "NPROC_PER_NODE": "1", "MASTER_PORT": str(29400 + os.getpid() % 300)})
+                    "NPROC_PER_NODE": "1", "GLOBAL_BATCH_SIZE": "1", "MASTER_PORT": str(29400 + os.getpid() % 300)})
     out = tmp_path / "grpo"
     with JudgeServer(script=length_judge) as server:
         env = {"SFT_CKPT": str(sft), "DATA": str(data), "REWARDS": "deeptrace_judge", "OUTPUT_DIR": str(out),
-               "DEEPSPEED": "none", "NPROC_PER_NODE": "1", "MASTER_PORT": str(29700 + os.getpid() % 200),
+               "DEEPSPEED": "none", "NPROC_PER_NODE": "1", "GLOBAL_BATCH_SIZE": "4",
+               "MASTER_PORT": str(29700 + os.getpid() % 200),
                "DFJ_JUDGE_BASE_URL": server.base_url, "DFJ_JUDGE_MODEL": "dfj-test", "OPENAI_API_KEY": "EMPTY"}
         log = tmp_path / "grpo.log"
         run_recipe(RECIPES / "qwen2_5_vl_grpo.sh", [*CPU_TRAIN_FLAGS, *QWEN_FLAGS, *GRPO_CPU, "--max_steps", "2"],
@@ -205,6 +228,8 @@ def test_grpo_after_sft_with_the_scorer_and_judge_rewards(tiny_qwen2_5_vl: Path,
     _, preset = lib.load_config("rewards/deeptrace_judge")
     assert (args["reward_funcs"], args["reward_weights"]) == (preset["reward_funcs"], preset["reward_weights"])
     assert args["learning_rate"] == 1e-5 and args["beta"] == 0.04  # from configs/qwen2_5_vl_grpo_lora.yaml
+    assert args["gradient_accumulation_steps"] == 1 and f"qwen2_5_vl_grpo.sh: {GRPO_CPU_BATCH}" in log.read_text()
+    assert args["steps_per_generation"] == 1 and args["generation_batch_size"] == 4  # swift's own derivation
     # the train split with each row's answer kept as `solution` (GRPO drops it from messages; the rewards read it)
     assert args["dataset"] == [str(out / "grpo_train.jsonl")]
     rows = [json.loads(line) for line in (out / "grpo_train.jsonl").read_text().splitlines()]
@@ -251,7 +276,8 @@ def test_videollama3_grpo_full_one_step(tiny_videollama3: Path, tmp_path: Path) 
     out = tmp_path / "grpo"
     features = tmp_path / "video_features.log"
     env = {"SFT_CKPT": str(tiny_videollama3), "TUNER": "full", "DATA": str(data), "OUTPUT_DIR": str(out),
-           "DEEPSPEED": "none", "NPROC_PER_NODE": "1", "MASTER_PORT": str(29900 + os.getpid() % 90),
+           "DEEPSPEED": "none", "NPROC_PER_NODE": "1", "GLOBAL_BATCH_SIZE": "4",
+           "MASTER_PORT": str(29900 + os.getpid() % 90),
            "COUNT_VIDEO_FEATURES_LOG": str(features)}
     plugins = [str(RECIPES / "plugins" / "videollama3.py"), str(RECIPES / "plugins" / "rewards.py")]
     counter = str(ROOT / "tests" / "support" / "count_video_features.py")
@@ -263,6 +289,7 @@ def test_videollama3_grpo_full_one_step(tiny_videollama3: Path, tmp_path: Path) 
     assert (args["model_type"], args["tuner_type"], args["model"], args["freeze_vit"]) == (
         "videollama3", "full", str(tiny_videollama3), False)
     assert args["external_plugins"] == [*plugins, counter]
+    assert args["gradient_accumulation_steps"] == 1 and f"videollama3_grpo.sh: {GRPO_CPU_BATCH}" in log.read_text()
     # the clip's features enter the rollouts (no gradient) and the loss forward (with gradient), never empty
     calls = features.read_text().split()
     assert "grad=False" in calls and "grad=True" in calls and "n=0" not in calls

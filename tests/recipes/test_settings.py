@@ -1,12 +1,18 @@
-"""Recipe settings: the global-batch rule (one owner, recipes/lib.py), the values settled from their sources, and
-the docs' settings tables generated from the configs (recipes/settings_doc.py). Fast: no swift run."""
+"""Recipe settings: the global-batch rule (one owner, recipes/lib.py; for SFT and GRPO, GRPO's generation round
+checked against ms-swift's own code), the values settled from their sources, and the docs' settings tables generated
+from the configs (recipes/settings_doc.py). Fast: no swift run."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import itertools
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -17,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
 SFT_RECIPES = ("qwen2_5_vl_full", "qwen2_5_vl_lora", "videollama3_full", "videollama3_lora", "fakevlm_llava_full",
                "fakeclue_qwen2_5_vl_lora", "dfj_pointwise_lora", "dfj_pairwise_lora")
+GRPO_CONFIGS = ("qwen2_5_vl_grpo_lora", "qwen2_5_vl_grpo_full", "videollama3_grpo_lora", "videollama3_grpo_full")
 
 
 # --- global batch -> gradient accumulation ----------------------------------------------------------------------
@@ -63,11 +70,80 @@ def test_batch_plan_reads_config_flags_and_environment() -> None:
 def test_every_training_config_has_its_global_batch() -> None:
     paper = {"qwen2_5_vl_full": 16, "qwen2_5_vl_lora": 16, "videollama3_full": 8, "videollama3_lora": 8,
              "fakevlm_llava_full": 256, "fakeclue_qwen2_5_vl_lora": 256, "dfj_pointwise_lora": 32,
-             "dfj_pairwise_lora": 32}
-    for name in SFT_RECIPES:
+             "dfj_pairwise_lora": 32,
+             **dict.fromkeys(GRPO_CONFIGS, 64)}  # GRPO (no paper): 8 prompts x 8 completions per step
+    assert sorted(paper) == settings_doc.training_configs() == sorted((*SFT_RECIPES, *GRPO_CONFIGS))
+    for name in paper:
         env, flags = lib.load_config(name)
         assert int(env["GLOBAL_BATCH_SIZE"]) == paper[name], name
         assert "gradient_accumulation_steps" not in flags, name  # derived by the scripts, never a second copy
+
+
+def swift_generation_round():
+    """ms-swift 4.6's own derivation and checks of GRPO's generation round (RolloutTrainerArgumentsMixin.
+    _init_generation_batch_params), read from its installed source: importing the module loads swift's trainers."""
+    source = Path(importlib.util.find_spec("swift").origin).parent / "rlhf_trainers" / "args_mixin.py"
+    text = source.read_text(encoding="utf-8")
+    (node,) = [n for n in ast.walk(ast.parse(text))
+               if isinstance(n, ast.FunctionDef) and n.name == "_init_generation_batch_params"]
+    namespace: dict = {}
+    exec(textwrap.dedent(ast.get_source_segment(text, node)), namespace)
+    return namespace["_init_generation_batch_params"]
+
+
+def test_grpo_generation_round_is_swifts() -> None:
+    """lib.generation_round accepts exactly what ms-swift accepts, with the same round size, so that a recipe's
+    one-line refusal comes before swift starts and never refuses what swift would run."""
+    swift_rule = swift_generation_round()
+    checked = refused = 0
+    for per_device, world, accumulation, group, size, steps in itertools.product(
+            (1, 2, 4), (1, 2, 3, 8), (1, 2, 3), (2, 4, 8), (None, 8, 12, 16), (None, 1, 2, 4)):
+        args = SimpleNamespace(num_generations=group, world_size=world, per_device_train_batch_size=per_device,
+                               gradient_accumulation_steps=accumulation, generation_batch_size=size,
+                               steps_per_generation=steps, eval_strategy="no")
+        try:
+            swift_rule(args)
+            expected = args.generation_batch_size
+        except ValueError:
+            expected = None
+        try:
+            got = lib.generation_round(per_device * world, accumulation, group, size, steps)
+        except lib.UserError:
+            got = None
+        assert got == expected, (per_device, world, accumulation, group, size, steps)
+        checked += 1
+        refused += got is None
+    assert checked == 1728 and 0 < refused < checked
+
+
+def test_grpo_batch_plan_counts_completions_and_refuses_split_groups() -> None:
+    steps, how = lib.batch_plan("videollama3_grpo_lora", [], {"NPROC_PER_NODE": "8", "NNODES": "2"})
+    assert steps == 4 and how == ("global batch 64 (videollama3_grpo_lora ENV) = 1 per device x 8 process(es) x 2 "
+                                  "node(s) x 4 accumulation step(s); GRPO counts completions: 8 prompt(s) x 8 "
+                                  "generations per generation round")
+    # flags given to the recipe count as swift counts them
+    assert lib.batch_plan("qwen2_5_vl_grpo_lora", ["--num_generations", "16"], {"NPROC_PER_NODE": "8"})[1].endswith(
+        "4 prompt(s) x 16 generations per generation round")
+    assert lib.batch_plan("qwen2_5_vl_grpo_lora", ["--steps_per_generation", "4"], {"NPROC_PER_NODE": "8"})[1].endswith(
+        "16 prompt(s) x 8 generations per generation round")
+    with pytest.raises(lib.UserError, match=r"GRPO generation round of 12 completions \(the global batch\) is not "
+                                            r"a multiple of --num_generations 8: .* change GLOBAL_BATCH_SIZE, the"):
+        lib.batch_plan("qwen2_5_vl_grpo_lora", [], {"NPROC_PER_NODE": "1", "GLOBAL_BATCH_SIZE": "12"})
+    with pytest.raises(lib.UserError, match="change --gradient_accumulation_steps, the number of GPUs"):
+        lib.batch_plan("qwen2_5_vl_grpo_full", ["--gradient_accumulation_steps", "1"], {"NPROC_PER_NODE": "3"})
+    with pytest.raises(lib.UserError, match="--generation_batch_size 12 is not a multiple of per-device batch x "
+                                            "processes = 8"):
+        lib.batch_plan("qwen2_5_vl_grpo_lora", ["--generation_batch_size", "12"], {"NPROC_PER_NODE": "2"})
+    # SFT configs have no generation round
+    assert "GRPO" not in lib.batch_plan("qwen2_5_vl_lora", ["--num_generations", "3"], {"NPROC_PER_NODE": "8"})[1]
+
+
+def test_a_later_stage_takes_what_the_model_saw_not_the_runs_batch() -> None:
+    env, _ = lib.load_config("videollama3_full")
+    assert lib.trained_env(env) == {"FPS": "2", "FPS_MAX_FRAMES": "180", "VIDEO_TOTAL_PIXELS": "8028160"}
+    out = subprocess.run([sys.executable, str(RECIPES / "lib.py"), "env", "--trained", "videollama3_full"],
+                         capture_output=True, text=True, check=True, env={**os.environ, "FPS": "1"}).stdout
+    assert out.splitlines() == ["export FPS_MAX_FRAMES=180", "export VIDEO_TOTAL_PIXELS=8028160"]
 
 
 def test_recipe_refuses_a_batch_that_does_not_divide(tmp_path: Path) -> None:
@@ -106,10 +182,14 @@ def test_values_follow_their_sources() -> None:
 
 def test_settings_tables_match_the_configs() -> None:
     assert settings_doc.stale() == []
-    assert set(SFT_RECIPES) <= settings_doc.documented()
+    assert set(settings_doc.training_configs()) <= settings_doc.documented()  # SFT and GRPO
     table = settings_doc.render("videollama3_full")
     assert "| `vit_lr` | `2.0e-6` | not in the paper: VideoLLaMA3 stage 4 --vision_encoder_lr 2e-6 |" in table
     assert "| `DEEPSPEED (script)` | `zero3` |" in table
+    table = settings_doc.render("qwen2_5_vl_grpo_lora")
+    assert table.startswith("Generated from `recipes/configs/qwen2_5_vl_grpo_lora.yaml` (`python")
+    assert "| `ENV GLOBAL_BATCH_SIZE` | `64` | not in the paper (no RL there): completions per step = 8 prompts x " \
+           "num_generations 8;" in table
 
 
 def test_settings_doc_refuses_a_setting_without_source(tmp_path: Path) -> None:
