@@ -67,6 +67,16 @@ def _context(media: Sequence[str] | None) -> str:
     return f"GRPO sample ({media[0]})" if media else "GRPO sample"
 
 
+def _other_task(meta: Any, task: str, media: Sequence[str] | None, reads: str) -> bool:
+    """True for another task's sample (its rewards are all None); UserError for a sample without a readable converter
+    `meta` (a data error, not a completion's): `reads` says what the rewards read from it."""
+    if _task(meta, task) == task:
+        return False
+    if not isinstance(meta, dict):
+        raise UserError(f"{_context(media)}: no converter 'meta' ({reads})")
+    return True
+
+
 def _record(meta: dict[str, Any], solution: object, media_key: str, media: Sequence[str] | None) -> dict[str, Any]:
     """The reference record the scorer reads: meta, media, and the sample's own answer (`solution`) when the data has
     one, so that the truth is what the model was trained on, exactly as the scorer takes it."""
@@ -99,10 +109,8 @@ def deeptrace_terms(completion: object, meta: Any, videos: Sequence[str] | None 
     text (the GRPO recipes put it in the data), else the reference is meta's.
 
     A sample without a readable converter `meta` raises UserError (a data error, not a completion's)."""
-    if _task(meta, deeptrace_scorer.NAME) != deeptrace_scorer.NAME:
-        if not isinstance(meta, dict):
-            raise UserError(f"{_context(videos)}: no converter 'meta' (the DeeptraceReward rewards read the "
-                            f"reference from it; train on converters/*_to_swift.py output)")
+    if _other_task(meta, deeptrace_scorer.NAME, videos, "the DeeptraceReward rewards read the reference from it; "
+                   "train on converters/*_to_swift.py output"):
         return dict.fromkeys(DEEPTRACE_TERMS)
     ref = deeptrace_scorer.read_reference(_record(meta, solution, "videos", videos), _context(videos))
     row = deeptrace_scorer.score_response(completion, ref)
@@ -125,10 +133,8 @@ def fakeclue_terms(completion: object, meta: Any, rouge: fakeclue_scorer.RougeL 
     `score_response`). None for another task's sample; rouge_l None when the sample has no reference answer.
 
     `rouge`: a RougeL to use (its token cache grows with every text it sees: pass a fresh one per batch)."""
-    if _task(meta, fakeclue_scorer.NAME) != fakeclue_scorer.NAME:
-        if not isinstance(meta, dict):
-            raise UserError(f"{_context(images)}: no converter 'meta' (the FakeClue rewards read the label and "
-                            f"reference answer from it; train on fakeclue_to_swift.py output)")
+    if _other_task(meta, fakeclue_scorer.NAME, images, "the FakeClue rewards read the label and reference answer "
+                   "from it; train on fakeclue_to_swift.py output"):
         return dict.fromkeys(FAKECLUE_TERMS)
     ref = fakeclue_scorer.read_reference(_record(meta, solution, "images", images), _context(images))
     row = fakeclue_scorer.score_response(completion, ref, rouge=rouge or fakeclue_scorer.RougeL())

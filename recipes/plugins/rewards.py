@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +51,31 @@ def _column(kwargs: dict[str, Any], name: str, n: int, reward: str, required: bo
     return list(value)
 
 
-class _DeeptraceTerm(ORM):
+class _Term(ORM):
+    """One term of a task's per-sample rewards (eval/rl_rewards.py), for a batch of completions: the columns GRPO
+    passes by name (meta, the sample's media, solution), one call of the task's terms function per completion."""
     term = ""
     name = ""
+    media = ""  # the task's media column: videos | images
+
+    def batch_terms(self) -> Callable[[str, Any, Any, Any], dict[str, float | None]]:
+        """terms(completion, meta, media, solution) for one batch."""
+        raise NotImplementedError
 
     def __call__(self, completions: list[str], **kwargs: Any) -> list[float | None]:
         n = len(completions)
         metas = _column(kwargs, "meta", n, self.name)
-        videos = _column(kwargs, "videos", n, self.name, required=False)
+        media = _column(kwargs, self.media, n, self.name, required=False)
         solutions = _column(kwargs, "solution", n, self.name, required=False)
-        return [rl_rewards.deeptrace_terms(c, m, v, s)[self.term]
-                for c, m, v, s in zip(completions, metas, videos, solutions, strict=True)]
+        terms = self.batch_terms()
+        return [terms(c, m, x, s)[self.term] for c, m, x, s in zip(completions, metas, media, solutions, strict=True)]
+
+
+class _DeeptraceTerm(_Term):
+    media = "videos"
+
+    def batch_terms(self) -> Callable[[str, Any, Any, Any], dict[str, float | None]]:
+        return rl_rewards.deeptrace_terms
 
 
 class DeeptraceFormat(_DeeptraceTerm):
@@ -79,18 +94,14 @@ class DeeptraceOnset(_DeeptraceTerm):
     term, name = "onset", "deeptrace_onset"
 
 
-class _FakeClueTerm(ORM):
-    term = ""
-    name = ""
+class _FakeClueTerm(_Term):
+    media = "images"
 
-    def __call__(self, completions: list[str], **kwargs: Any) -> list[float | None]:
-        n = len(completions)
-        metas = _column(kwargs, "meta", n, self.name)
-        images = _column(kwargs, "images", n, self.name, required=False)
-        solutions = _column(kwargs, "solution", n, self.name, required=False)
+    def batch_terms(self) -> Callable[[str, Any, Any, Any], dict[str, float | None]]:
+        # a fresh ROUGE-L per batch: its token cache grows with every text it sees (rl_rewards.fakeclue_terms)
         rouge = rl_rewards.fakeclue_scorer.RougeL() if self.term == "rouge_l" else None
-        return [rl_rewards.fakeclue_terms(c, m, rouge, i, s)[self.term]
-                for c, m, i, s in zip(completions, metas, images, solutions, strict=True)]
+        return lambda completion, meta, images, solution: rl_rewards.fakeclue_terms(completion, meta, rouge, images,
+                                                                                    solution)
 
 
 class FakeClueVerdict(_FakeClueTerm):

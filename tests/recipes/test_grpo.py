@@ -179,6 +179,48 @@ def test_bad_input_fails_with_one_line_before_swift(tmp_path: Path) -> None:
         assert not out.exists()  # nothing written before the error
 
 
+# --- the plugin ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.e2e  # imports ms-swift's reward registry (torch, transformers: ~10-20 s)
+def test_reward_plugin_scores_each_completion_with_its_tasks_terms() -> None:
+    """The plugin's reward classes, as GRPO calls them (a batch; dataset columns by name), give each completion its
+    task's term from eval/rl_rewards.py, None for another task's sample."""
+    from swift.rewards import orms
+    from swift.utils import import_external_file
+
+    from eval import rl_rewards
+    from prompts.deeptrace import REAL_ANSWER, fake_answer
+    from tests.support.eval_samples import reference
+
+    import_external_file(str(RECIPES / "plugins" / "rewards.py"))
+    # fractional meta numbers: the trained answer (the `solution` column) says the rounded ones, which the rewards
+    # score against (a reward that ignored the column would score the answer below 1)
+    record = reference("v1", "fake", bbox=[10.4, 10.6, 30.5, 29.5], start=1.04, explanation="a hand melts.",
+                       width=100, height=50, duration=4.0)
+    fake_meta, trained = record["meta"], record["messages"][-1]["content"]
+    real_meta = reference("r1", "real", width=100, height=50, duration=4.0)["meta"]
+    clue_meta = {"task": "fakeclue", "label": "fake", "cate": "human",
+                 "answer": "This is a fake image. The hands have six fingers."}
+    clue_trained = "This is a fake image. The hands look odd."
+    answer = fake_answer([20, 10, 40, 30], 2.0, "a hand melts.", "full")
+    batch = {"completions": [trained, answer, REAL_ANSWER, "no idea", clue_trained, "This is a real image."],
+             "meta": [fake_meta, fake_meta, real_meta, fake_meta, clue_meta, clue_meta],
+             "videos": [["/v/v1.mp4"], ["/v/v1.mp4"], ["/v/r1.mp4"], ["/v/v1.mp4"], None, None],
+             "images": [None, None, None, None, ["/i/x.png"], ["/i/x.png"]],
+             "solution": [trained, trained, REAL_ANSWER, None, clue_trained, None]}
+    rows = list(zip(*batch.values(), strict=True))
+    expected = {"deeptrace": [rl_rewards.deeptrace_terms(c, m, v, s) for c, m, v, _, s in rows],
+                "fakeclue": [rl_rewards.fakeclue_terms(c, m, None, i, s) for c, m, _, i, s in rows]}
+    assert (expected["deeptrace"][0]["grounding"], expected["fakeclue"][4]["rouge_l"]) == (1.0, 1.0)
+    for name in registered_rewards() - {"dfj_reasoning"}:
+        task, term = name.split("_", 1)
+        got = orms[name]()(**batch)
+        assert got == pytest.approx([terms[term] for terms in expected[task]]), name
+        assert got[4 if task == "deeptrace" else 0] is None  # another task's sample
+    with pytest.raises(ValueError, match="reward deeptrace_verdict needs the dataset column 'meta'"):
+        orms["deeptrace_verdict"]()(completions=[answer])
+
+
 # --- end to end --------------------------------------------------------------------------------------------------
 
 _CANDIDATE = re.compile(r"Candidate response:\n(.*)\nOutput \(Strict Format\):", re.S)  # the LF prompt
