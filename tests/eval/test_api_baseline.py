@@ -10,8 +10,6 @@ import io
 import json
 import os
 import stat
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from PIL import Image
 from common.join import join
 from eval import api_baseline, score
 from eval.judge import Judge, JudgeRequest
-from tests.support.cli import run_main
+from tests.support.cli import KeyedCli, run_main
 from tests.support.eval_samples import reference, write
 from tests.support.judge_server import JudgeServer
 from tests.support.media import frame_array, write_mp4, write_png
@@ -34,21 +32,8 @@ SECRET = "sk-test-api-baseline-7d1e"
 W, H = 64, 48
 
 
-def environment(key: bool) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    if key:
-        env["OPENAI_API_KEY"] = SECRET
-    return env
-
-
-def run(args, cwd, *, key=True):
-    """The CLI in the test process (tests/support/cli.py); `run_process` for the one real process."""
-    return run_main(api_baseline.main, args, prog=TOOL, cwd=cwd, env=environment(key))
-
-
-def run_process(args, cwd, *, key=True):
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=cwd, env=environment(key),
-                          capture_output=True, text=True, timeout=120)
+CLI = KeyedCli(api_baseline.main, TOOL, SECRET)  # `run` in the test process; `run_process` for the one real process
+environment, run, run_process = CLI.environment, CLI.run, CLI.run_process
 
 
 def videos_and_refs(tmp: Path) -> list[dict]:

@@ -17,7 +17,7 @@ import pytest
 
 from eval import score
 from prompts.deeptrace import fake_answer
-from tests.support.cli import run_main
+from tests.support.cli import KeyedCli
 from tests.support.eval_samples import prediction, reference, standard_set, write
 from tests.support.judge_server import JudgeServer, rule_judge
 
@@ -26,20 +26,8 @@ SCORE = ROOT / "eval" / "score.py"
 SECRET = "sk-test-NEVER-WRITTEN-93c2"
 
 
-def environment(key: bool) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    if key:
-        env["OPENAI_API_KEY"] = SECRET
-    return env
-
-
-def run(args, cwd, *, key=True):
-    return run_main(score.main, args, prog=SCORE, cwd=cwd, env=environment(key))
-
-
-def run_process(args, cwd, *, key=True):
-    return subprocess.run([sys.executable, str(SCORE), *map(str, args)], cwd=cwd, env=environment(key),
-                          capture_output=True, text=True, timeout=120)
+CLI = KeyedCli(score.main, SCORE, SECRET)  # `run` in the test process; `run_process` for a real process
+environment, run, run_process = CLI.environment, CLI.run, CLI.run_process
 
 
 def files(tmp_path, refs, responses=None):

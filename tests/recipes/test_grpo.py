@@ -238,12 +238,17 @@ def judged(completion: str) -> float:
     return len(completion) % 5 / 4.0
 
 
+def convert_sample(out: Path) -> Path:
+    """The bundled LabelBox sample converted as a user converts it (the converter's CLI), to `out`."""
+    subprocess.run([sys.executable, str(ROOT / "converters" / "labelbox_to_swift.py"), str(SAMPLE / "export_v2.ndjson"),
+                    "--media-root", str(SAMPLE / "videos"), "--real-videos", str(SAMPLE / "real"), "--out", str(out)],
+                   check=True, capture_output=True)
+    return out
+
+
 @pytest.mark.e2e
 def test_grpo_after_sft_with_the_scorer_and_judge_rewards(tiny_qwen2_5_vl: Path, tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    subprocess.run([sys.executable, str(ROOT / "converters" / "labelbox_to_swift.py"), str(SAMPLE / "export_v2.ndjson"),
-                    "--media-root", str(SAMPLE / "videos"), "--real-videos", str(SAMPLE / "real"), "--out", str(data)],
-                   check=True, capture_output=True)
+    data = convert_sample(tmp_path / "data")
     sft = tmp_path / "sft"
     run_recipe(RECIPES / "qwen2_5_vl_lora.sh",
                [*CPU_TRAIN_FLAGS, *QWEN_FLAGS, "--max_steps", "10", "--learning_rate", "1e-3", "--save_strategy",
@@ -311,10 +316,7 @@ def test_grpo_after_sft_with_the_scorer_and_judge_rewards(tiny_qwen2_5_vl: Path,
 
 @pytest.mark.e2e
 def test_videollama3_grpo_full_one_step(tiny_videollama3: Path, tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    subprocess.run([sys.executable, str(ROOT / "converters" / "labelbox_to_swift.py"), str(SAMPLE / "export_v2.ndjson"),
-                    "--media-root", str(SAMPLE / "videos"), "--real-videos", str(SAMPLE / "real"), "--out", str(data)],
-                   check=True, capture_output=True)
+    data = convert_sample(tmp_path / "data")
     out = tmp_path / "grpo"
     features = tmp_path / "video_features.log"
     env = {"SFT_CKPT": str(tiny_videollama3), "TUNER": "full", "DATA": str(data), "OUTPUT_DIR": str(out),

@@ -45,3 +45,24 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[object],
             os.environ.clear()
             os.environ.update(saved_env)
     return subprocess.CompletedProcess([str(prog), *args], code, out.getvalue(), err.getvalue())
+
+
+class KeyedCli:
+    """A CLI that reads OPENAI_API_KEY, run with a test key (key=True) or none, never with the caller's OPENAI_*
+    settings: in the test process (`run`) or, for what only a process shows, as a real process (`run_process`)."""
+
+    def __init__(self, main: Callable[[list[str] | None], int | None], script: Path, secret: str):
+        self.main, self.script, self.secret = main, script, secret
+
+    def environment(self, key: bool = True) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+        if key:
+            env["OPENAI_API_KEY"] = self.secret
+        return env
+
+    def run(self, args: list[object], cwd: str | Path, *, key: bool = True) -> subprocess.CompletedProcess:
+        return run_main(self.main, args, prog=self.script, cwd=cwd, env=self.environment(key))
+
+    def run_process(self, args: list[object], cwd: str | Path, *, key: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(self.script), *map(str, args)], cwd=cwd, env=self.environment(key),
+                              capture_output=True, text=True, timeout=120)

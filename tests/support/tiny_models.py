@@ -104,9 +104,21 @@ def build_qwen_tokenizer():
     return tok
 
 
+def save_qwen_model(model_class, config, seed: int, out_dir: Path) -> None:
+    """A model with Qwen2.5's tokenizer ids, random weights from `seed`, in bf16, saved with greedy decoding that
+    stops at <|im_end|> or <|endoftext|> (as the real models' generation configs)."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = model_class(config).to(torch.bfloat16)
+    model.generation_config.do_sample = False
+    model.generation_config.eos_token_id = [QWEN_FIRST_SPECIAL_ID + 2, QWEN_FIRST_SPECIAL_ID]
+    model.generation_config.pad_token_id = QWEN_FIRST_SPECIAL_ID
+    model.save_pretrained(out_dir)
+
+
 def build_qwen2_5_vl(out_dir: Path, hidden: int = 64, seed: int = 0) -> dict:
     """Qwen2.5-VL: 2-layer text model (head_dim 16), depth-2 vision tower; ~25 MB in bf16."""
-    import torch
     from transformers import (
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
@@ -138,12 +150,7 @@ def build_qwen2_5_vl(out_dir: Path, hidden: int = 64, seed: int = 0) -> dict:
         bos_token_id=QWEN_FIRST_SPECIAL_ID, eos_token_id=QWEN_FIRST_SPECIAL_ID + 2,
         pad_token_id=QWEN_FIRST_SPECIAL_ID,
     )
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).to(torch.bfloat16)
-    model.generation_config.do_sample = False
-    model.generation_config.eos_token_id = [QWEN_FIRST_SPECIAL_ID + 2, QWEN_FIRST_SPECIAL_ID]
-    model.generation_config.pad_token_id = QWEN_FIRST_SPECIAL_ID
-    model.save_pretrained(out_dir)
+    save_qwen_model(Qwen2_5_VLForConditionalGeneration, config, seed, out_dir)
 
     tok = build_qwen_tokenizer()
     image_processor = Qwen2VLImageProcessor(min_pixels=3136, max_pixels=50176)
@@ -160,7 +167,6 @@ def build_videollama3(out_dir: Path, hidden: int = 64, seed: int = 0) -> dict:
     ids, as the real model: <|image_pad|>=151655 and <|video_pad|>=151656 are its image/video tokens
     (VideoLlama3Config defaults). Processor budgets are tiny (VideoLLaMA3's min/max tokens = 1/16): a 64x48 clip
     gets 4 tokens per frame."""
-    import torch
     from transformers import VideoLlama3Config, VideoLlama3ForConditionalGeneration
 
     from recipes.plugins.convert_videollama3 import build_processor
@@ -176,12 +182,7 @@ def build_videollama3(out_dir: Path, hidden: int = 64, seed: int = 0) -> dict:
                      "patch_size": 14}
     config = VideoLlama3Config(text_config=text_config, vision_config=vision_config, image_token_id=151655,
                                video_token_id=151656, tie_word_embeddings=True)
-    torch.manual_seed(seed)
-    model = VideoLlama3ForConditionalGeneration(config).to(torch.bfloat16)
-    model.generation_config.do_sample = False
-    model.generation_config.eos_token_id = [QWEN_FIRST_SPECIAL_ID + 2, QWEN_FIRST_SPECIAL_ID]
-    model.generation_config.pad_token_id = QWEN_FIRST_SPECIAL_ID
-    model.save_pretrained(out_dir)
+    save_qwen_model(VideoLlama3ForConditionalGeneration, config, seed, out_dir)
     build_processor(build_qwen_tokenizer(), min_tokens=1, max_tokens=16).save_pretrained(out_dir)
     plugin = Path(__file__).resolve().parents[2] / "recipes" / "plugins" / "videollama3.py"
     return {"model_type": "videollama3", "template": "videollama3",
