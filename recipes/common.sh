@@ -13,6 +13,7 @@
 #                                          (GLOBAL_BATCH_SIZE) on NPROC_PER_NODE x NNODES; one-line error when it
 #                                          does not divide (rule: recipes/lib.py batch_plan). Call after
 #                                          recipe_distributed, with the flags the recipe passes on.
+#   recipe_grpo_setup "$@"                 the GRPO recipes' checkpoint, data, rewards, rollouts and batch (below)
 # Needs bash >= 4.4 (empty arrays under `set -u`).
 
 RECIPES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
