@@ -145,7 +145,14 @@ _FIXED = tuple(f"{{:.{d}f}}".format for d in range(10))  # "{:.3f}".format, ...
 
 
 def number_text(value: float, decimals: int) -> str:
-    fixed = _FIXED[decimals] if 0 <= decimals < len(_FIXED) else f"{{:.{decimals}f}}".format
+    """`value` written with `decimals` decimals, rounded by `quantize`'s rule."""
+    if 0 <= decimals < len(_FIXED):
+        fixed = _FIXED[decimals]
+        scaled = value * _TENS[decimals]
+        if value > 0 and abs(scaled % 1.0 - 0.5) > 1e-9 * (1.0 + scaled):
+            return fixed(value)  # away from a half, formatting rounds as `quantize` does (and writes no "-0")
+    else:
+        fixed = f"{{:.{decimals}f}}".format
     return fixed(quantize(value, decimals))
 
 

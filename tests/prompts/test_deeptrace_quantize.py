@@ -1,4 +1,5 @@
-"""prompts.deeptrace.quantize: its fast path (`round()` away from halves) gives exactly the decimal half-up rule."""
+"""prompts.deeptrace.quantize and number_text: their fast paths (`round()`, plain formatting, away from halves) give
+exactly the decimal half-up rule."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prompts.deeptrace import quantize
+from prompts.deeptrace import number_text, quantize
 
 
 def _rule(value: float, decimals: int) -> float:
@@ -34,3 +35,10 @@ _computed = st.builds(lambda a, b: a / b, st.integers(-10**5, 10**5), st.integer
 @given(st.floats(allow_nan=True, allow_infinity=True) | _halves | _computed, st.integers(0, 4))
 def test_quantize_is_the_decimal_rule(value, decimals):
     assert _same(quantize(value, decimals), _rule(value, decimals))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12) | _halves | _computed,
+       st.integers(0, 4))
+def test_number_text_writes_the_decimal_rule(value, decimals):
+    assert number_text(value, decimals) == f"{_rule(value, decimals):.{decimals}f}"
