@@ -282,7 +282,7 @@ def _iter_v1(path: Path, project_id: str | None, stats: Counter) -> Iterator[Row
 
 
 def _frame_number(key: Any, ctx: str) -> int:
-    n = frame_number(key, ctx)
+    n = int(key) if type(key) is str and key.isdecimal() and key.isascii() else frame_number(key, ctx)  # "12": fast
     if n < 1:
         raise UserError(f"{ctx}: frame number {n} is below 1 (LabelBox frames are 1-based)")
     return n

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,7 @@ def file_identity(path: str, ctx: str, *, video: bool = True) -> int:
 
 
 _MAX_MOOV = 64 << 20  # a movie box larger than this is left to PyAV
+_BOX, _LARGE = struct.Struct(">I4s"), struct.Struct(">Q")  # a box header: size and type; a 64-bit size
 
 
 def _bmff_has_video(fd: int, head: bytes, size: int) -> bool:
@@ -170,14 +172,18 @@ def _bmff_has_video(fd: int, head: bytes, size: int) -> bool:
     means "cannot tell": PyAV decides then."""
     pos = 0
     while pos + 8 <= size:
-        header = head[pos:pos + 16] if pos + 16 <= len(head) else os.pread(fd, 16, pos)
-        if len(header) < 8:
-            return False
-        box, kind, skip = int.from_bytes(header[:4], "big"), header[4:8], 8
-        if box == 1:
-            if len(header) < 16:
+        if pos + 16 <= len(head):
+            header, at = head, pos
+        else:
+            header, at = os.pread(fd, 16, pos), 0
+            if len(header) < 8:
                 return False
-            box, skip = int.from_bytes(header[8:16], "big"), 16
+        box, kind = _BOX.unpack_from(header, at)  # 32-bit size, type
+        skip = 8
+        if box == 1:
+            if len(header) < at + 16:
+                return False
+            box, skip = _LARGE.unpack_from(header, at + 8)[0], 16
         elif box == 0:
             box = size - pos
         if box < skip:

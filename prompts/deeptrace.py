@@ -125,16 +125,35 @@ def quantize(value: float, decimals: int) -> float:
 
     Binary floats make `round()` and `format()` round some decimal halves down (`f"{0.35:.1f}"` is "0.3") and others
     up; answers round every half the same way, whatever the convention.
+
+    `round()` gives the same number wherever the value is not within a hair of a half (its binary and its `repr`
+    value then round the same way), and costs a fifth of `Decimal`: the converters write an answer per trace.
     """
+    value = float(value)
+    scaled = abs(value) * (_TENS[decimals] if 0 <= decimals < len(_TENS) else 10.0**decimals)
+    if abs(scaled % 1.0 - 0.5) > 1e-9 * (1.0 + scaled):  # False for inf and nan, which go on to Decimal
+        return round(value, decimals) + 0.0  # + 0.0: -0.0 -> 0.0
     try:
-        exact = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+        exact = Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
     except InvalidOperation:  # inf / nan: nothing to round
-        return float(value)
-    return float(exact) + 0.0  # + 0.0: -0.0 -> 0.0
+        return value
+    return float(exact) + 0.0
+
+
+_TENS = tuple(10.0**d for d in range(10))
+_FIXED = tuple(f"{{:.{d}f}}".format for d in range(10))  # "{:.3f}".format, ...
 
 
 def number_text(value: float, decimals: int) -> str:
-    return f"{quantize(value, decimals):.{decimals}f}"
+    """`value` written with `decimals` decimals, rounded by `quantize`'s rule."""
+    if 0 <= decimals < len(_FIXED):
+        fixed = _FIXED[decimals]
+        scaled = value * _TENS[decimals]
+        if value > 0 and abs(scaled % 1.0 - 0.5) > 1e-9 * (1.0 + scaled):
+            return fixed(value)  # away from a half, formatting rounds as `quantize` does (and writes no "-0")
+    else:
+        fixed = f"{{:.{decimals}f}}".format
+    return fixed(quantize(value, decimals))
 
 
 def quantize_box(box: Sequence[float], fmt: str | BoxFormat) -> Box:
