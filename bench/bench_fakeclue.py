@@ -9,8 +9,9 @@ scoring is its own case, so the table says where the time goes:
   convert            converters/fakeclue_to_swift.py (ijson stream, validation, image checks, JSONL + stats, atomic)
                      vs `json.load` of the whole array (parse only, everything in memory)
   convert --limit    the same with a stratified 5% subset (two streaming passes) vs `json.load`
-  verdicts           the codec's parser (prompts/fakeclue.py: verdict sentence, negation scope, hedges) vs the
-                     official substring rule (--compat fakevlm)
+  verdicts           the codec's parser (prompts/fakeclue.py's verdict sentence, else prompts/verdict_text.py's
+                     free-text rules: negation scope, refusals, hedges) vs the official substring rule
+                     (--compat fakevlm)
   ROUGE-L            eval.fakeclue.RougeL (rouge-score's tokenizer + memoised stemmer + bit-parallel LCS) vs
                      rouge-score's RougeScorer(["rougeL"], use_stemmer=True) per pair
   CSS encode         eval.css.css_scores (each distinct text once, one length-sorted batched encode) vs

@@ -389,7 +389,8 @@ def score(pairs: list[Pair], args: Any, *, context: ScoreContext) -> Scored:
         "by_cate": {name: {"metrics": metrics_of(idx), "counts": counts_of(idx)}
                     for name, idx in sorted(groups.items())},
         "parse": {"parser": "fakevlm (official substring rule, seeded guesses)" if compat else
-                  "prompts/fakeclue.py: verdict sentence, negation scope, hedges and refusals unparseable",
+                  "prompts/fakeclue.py + prompts/verdict_text.py: verdict sentence, negation scope, refusals "
+                  "and hedges unparseable",
                   "issues": dict(sorted(issues.items())), "notes": dict(sorted(notes.items())),
                   "unparseable_lines": unparseable_lines[:50]},
         "css": css_info,

@@ -16,10 +16,14 @@ training answer said (the rounded numbers), so an output identical to its refere
 
 Parsing (`parse`, never raises): reasoning (`<think>`) is set aside and `<answer>` tags are read first
 (prompts/reasoning.py); the exact SFT answer is read by its grammar; the App. E zero-shot tag format and, unless
-`strict`, common other spellings are read by rules listed in eval/README.md. Refusals and hedges ("I can't determine
-whether it is real") and verdicts under a distant negation are unparseable, never a verdict. A time given in frames
-is returned as `start_frame` / `end_frame` (the scorer converts it with the video's fps). Numbers are returned as
-written, in the box convention of the answer; `to_ratio` turns them into fractions of the frame.
+`strict`, common other spellings of box and time are read by rules listed in eval/README.md. The verdict of any other
+text is read by the free-text rules every codec shares (prompts/verdict_text.py) with this format's words
+(`VOCABULARY`): the markers FAKE / REAL first, then (unless `strict`) the shared words (fake, AI-generated,
+synthetic, manipulated, deepfake, … / real, authentic, genuine) and a bare "generated". Refusals, hedges ("I can't
+determine whether it is real") and negations that may or may not reach the verdict word are unparseable, never a
+verdict. A time given in frames is returned as `start_frame` / `end_frame` (the scorer converts it with the video's
+fps). Numbers are returned as written, in the box convention of the answer; `to_ratio` turns them into fractions of
+the frame.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from prompts import load
+from prompts import load, verdict_text
 from prompts.reasoning import UNFINISHED, final_answer
 
 FAKE, REAL = "fake", "real"
@@ -232,16 +236,16 @@ def fake_answer(box: Sequence[float], start: float, explanation: str | None, var
 
 # --- what is read back -----------------------------------------------------------------------------------------------
 
-# Issues: what made a generation, or a part of it, unreadable. The first group leaves no verdict.
-EMPTY = "empty"
-NO_LABEL = "no label"
-AMBIGUOUS = "ambiguous label"  # both verdicts, no leading one
-HEDGE = "refusal or hedge"  # "I can't determine whether it is real": never a verdict
-NEGATED = "negated verdict"  # a negation that is not right before the verdict word ("I don't think it is fake")
+# Issues: what made a generation, or a part of it, unreadable. The verdict's are the shared free-text reader's
+# (prompts/verdict_text.py: empty, no verdict, ambiguous verdict, refusal, hedge, negated verdict, unfinished
+# reasoning); the others are this format's parts missing from a FAKE answer.
+EMPTY, NO_VERDICT, AMBIGUOUS = verdict_text.EMPTY, verdict_text.NO_VERDICT, verdict_text.AMBIGUOUS
+REFUSAL, HEDGE, NEGATED = verdict_text.REFUSAL, verdict_text.HEDGE, verdict_text.NEGATED
+NO_LABEL = NO_VERDICT  # the name before the verdict issues were shared
 NO_BOX = "fake without box"
 NO_START = "fake without start time"
 NO_EXPLANATION = "fake without explanation"
-ISSUES = (EMPTY, NO_LABEL, AMBIGUOUS, HEDGE, NEGATED, UNFINISHED, NO_BOX, NO_START, NO_EXPLANATION)
+ISSUES = (*verdict_text.ISSUES, NO_BOX, NO_START, NO_EXPLANATION)
 FRAMES = "time in frames"  # a note: the onset was given as a frame number (see Answer.start_frame)
 
 
@@ -352,27 +356,10 @@ _EXPL_PHRASES = [
 _SFT_FAKE = re.compile(rf"\s*FAKE\. The video is AI-generated\. The unnatural part is at \[\s*{_BOX4}\s*\]"
                        r"(?: starting (\d{1,12}(?:\.\d{1,12})?) seconds)?\.(?: The reason is because (.*))?\Z", re.S)
 _SPECIAL_TAIL = re.compile(r"(?:\s*(?:<\|[A-Za-z0-9_]{1,40}\|>|</s>|<eos>|<end_of_turn>))+\s*\Z")
-_LEAD_STRIP = re.compile(r"^[\s*#>_`'\"\[\(]*(?:(?:answer|label|prediction|verdict|final answer|result)\s*[:：-]\s*"
-                         r"[\s*_`'\"\[\(]*)?", re.I)
-_LEAD_LABEL_STRICT = re.compile(r"(FAKE|REAL)\b")
-_LEAD_LABEL = re.compile(r"(FAKE|REAL)\b", re.I)
-_LEAD_ALTERNATIVE = re.compile(r"\s*(?:or|/|vs\.?|versus|and)\s*['\"*]*(?:FAKE|REAL)\b", re.I)
-_UPPER_LABEL = re.compile(r"\b(FAKE|REAL)\b")
-_LOWER_FAKE = re.compile(r"\b(?:fake|ai[- ]generated|synthetic|synthesi[sz]ed|generated)\b", re.I)
-_LOWER_REAL = re.compile(r"\b(?:real|authentic|genuine)\b", re.I)
-_VERDICT_WORDS = r"real|fake|authentic|genuine|synthetic|ai[- ]generated|generated|manipulated"
-# A refusal or hedge about the verdict: "I can't determine if this video is AI-generated", "not sure whether it is
-# real", "it is unclear if ...", "it might be fake" — a verdict word after it is not an answer.
-_HEDGE = re.compile(
-    r"(?:\b(?:can\s*not|can'?t|cannot|could\s*n[o']t|unable\s+to|not\s+able\s+to|impossible\s+to|hard\s+to|"
-    r"difficult\s+to|not\s+possible\s+to|no\s+way\s+to)\s+(?:\w+\s+){0,2}?(?:determine|tell|say|decide|judge|"
-    r"assess|know|verify|confirm|conclude|distinguish|be\s+(?:sure|certain))|\bnot\s+(?:sure|certain)|\bunsure|"
-    r"\buncertain|\bunclear|\binconclusive|\bdon'?t\s+know|\bdo\s+not\s+know|\bmaybe|\bperhaps|\bpossibly|"
-    r"\b(?:could|might|may)\s+(?:well\s+)?(?:be|have\s+been))\b"
-    rf"[^.!?\n]{{0,80}}?\b(?:whether|if|{_VERDICT_WORDS})\b", re.I)
-_NEGATION_NEAR = re.compile(r"(?:\bnot|n't|\bno|\bnever)\s+(?:(?:a|an|the|really|truly|actually|entirely|completely|"
-                            r"at\s+all|be)\s+)?\Z", re.I)
-_NEGATION_IN_CLAUSE = re.compile(r"(?:\bnot|n't|\bno|\bnever|\bneither|\bnor)\b[^.,;:!?\n]*\Z", re.I)
+# The verdict words of free text: the answer's markers FAKE / REAL first, then the shared words and a bare "generated"
+# ("the video was generated by Sora").
+VOCABULARY = verdict_text.Vocabulary(fake=verdict_text.FAKE_WORDS + "|generated", real=verdict_text.REAL_WORDS,
+                                     markers=("FAKE", "REAL"))
 
 
 def _finite(values) -> Box | None:
@@ -437,52 +424,6 @@ def _clean_explanation(text: str) -> str | None:
     if "<" in text:
         text = _EXPL_TAGS.sub(" ", _strip_special_tail(text))
     return _clean(text) or None
-
-
-def _word_verdict(body: str, m: re.Match[str], label: str, issues: list[str]) -> str | None:
-    """The verdict a verdict word stands for, given a negation before it (None: a distant negation)."""
-    before = body[max(0, m.start() - 120): m.start()]
-    if _NEGATION_NEAR.search(before[-40:]):
-        return REAL if label == FAKE else FAKE
-    if _NEGATION_IN_CLAUSE.search(before):
-        if NEGATED not in issues:
-            issues.append(NEGATED)
-        return None
-    return label
-
-
-def _label(text: str, strict: bool, issues: list[str]) -> str | None:
-    lead = _LEAD_STRIP.sub("", text, count=1)
-    m = (_LEAD_LABEL_STRICT if strict else _LEAD_LABEL).match(lead)
-    if m and not _LEAD_ALTERNATIVE.match(lead, m.end()):  # "REAL or FAKE?" is no verdict
-        return m.group(1).lower()
-    body = text
-    if _HEDGE.search(body):
-        issues.append(HEDGE)
-        return None
-    found = set()
-    for m in _UPPER_LABEL.finditer(body):
-        found.add(_word_verdict(body, m, m.group(1).lower(), issues))
-    if NEGATED in issues:
-        return None
-    if len(found) == 1:
-        return found.pop()
-    if len(found) > 1:
-        issues.append(AMBIGUOUS)
-        return None
-    if strict:
-        issues.append(NO_LABEL)
-        return None
-    votes = set()
-    for pattern, label in ((_LOWER_FAKE, FAKE), (_LOWER_REAL, REAL)):
-        for m in pattern.finditer(body):
-            votes.add(_word_verdict(body, m, label, issues))
-    if NEGATED in issues:
-        return None
-    if len(votes) == 1:
-        return votes.pop()
-    issues.append(AMBIGUOUS if votes else NO_LABEL)
-    return None
 
 
 def _box(text: str, strict: bool) -> Box | None:
@@ -601,8 +542,10 @@ def _parse(text: object, strict: bool) -> Answer:
     text = _strip_special_tail(final.text)
     if not text.strip():
         return Answer(label=None, issues=(EMPTY,), notes=notes)
+    if text.strip() == REAL_ANSWER:  # the exact SFT answers (the common case): read by their grammar
+        return Answer(label=REAL, notes=notes)
     m = _SFT_FAKE.match(text)
-    if m:  # the exact SFT answer (the common case): read by its grammar
+    if m:
         *numbers, start, explanation = m.groups()
         expl = _clean_explanation(explanation or "")
         start_s = float(start) if start is not None else None
@@ -611,10 +554,10 @@ def _parse(text: object, strict: bool) -> Answer:
     # Box, times and verdict are read outside the explanation (which may mention "1.5 seconds", "[a, b]" or "REAL").
     explanation, span = _explanation(text, strict)
     rest = text if span is None else text[: span[0]] + " " + text[span[1]:]
+    reading = VOCABULARY.read(rest, markers_only=strict)
+    if reading.label != FAKE:
+        return Answer(label=reading.label, issues=(reading.issue,) if reading.issue else (), notes=notes)
     issues: list[str] = []
-    label = _label(rest, strict, issues)
-    if label != FAKE:
-        return Answer(label=label, issues=tuple(issues), notes=notes)
     box = _box(rest, strict)
     start, end = _start_end(rest, strict)
     start_frame = end_frame = None

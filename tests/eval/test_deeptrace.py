@@ -87,7 +87,7 @@ def test_a_time_in_frames_is_converted_with_the_reference_fps_or_missing():
 @pytest.mark.parametrize("response", [
     "Sorry, I can't determine if this video is AI-generated.",
     "I cannot determine whether it's real",
-    "I don't think this is AI-generated.",
+    "I'm not convinced that this video is real.",
     "<think>The hand looks FAKE but",
 ])
 def test_refusals_and_hedges_score_as_unparseable(response):
@@ -128,13 +128,13 @@ def test_parse_issues_and_notes_are_counted_in_metrics_json(tmp_path):
     responses = ["<think>REAL? no</think>" + refs[0]["messages"][-1]["content"],
                  "FAKE [0, 0, 640, 360] starting at frame 24",
                  "Sorry, I can't determine if this video is AI-generated.",
-                 "I don't think this is AI-generated."]
+                 "I'm not convinced that this video is real."]
     preds = [prediction(r, t) for r, t in zip(refs, responses, strict=True)]
     ref_path, pred_path = write(tmp_path / "refs.jsonl", refs), write(tmp_path / "preds.jsonl", preds)
     assert score.main(["--predictions", str(pred_path), "--references", str(ref_path), "--no-judge",
                        "--bootstrap", "0", "--out", str(tmp_path / "m.json")]) == 0
     result = json.loads((tmp_path / "m.json").read_text())
-    assert result["parse"]["issues"] == {D.HEDGE: 1, D.NEGATED: 1, D.NO_EXPLANATION: 1}
+    assert result["parse"]["issues"] == {D.REFUSAL: 1, D.NEGATED: 1, D.NO_EXPLANATION: 1}
     assert result["parse"]["notes"] == {"reasoning set aside": 1, D.FRAMES: 1}
     assert result["parse"]["unparseable_lines"] == [3, 4]
     assert result["metrics"]["time_distance"] == 0.0  # frame 24 at 24 fps is the 1.0 s onset

@@ -128,20 +128,29 @@ def test_box_conventions_have_one_name_each():
 
 
 @pytest.mark.parametrize("text, issue", [
-    ("Sorry, I can't determine if this video is AI-generated.", D.HEDGE),
-    ("I cannot determine whether it's real", D.HEDGE),
+    ("Sorry, I can't determine if this video is AI-generated.", D.REFUSAL),
+    ("I cannot determine whether it's real", D.REFUSAL),
     ("I'm not sure whether this video is REAL.", D.HEDGE),
     ("It is unclear if the footage is authentic.", D.HEDGE),
     ("It might be fake.", D.HEDGE),
-    ("I am unable to tell if the video is synthetic or genuine.", D.HEDGE),
-    ("I don't think this is AI-generated.", D.NEGATED),
-    ("The video does not appear to be fake.", D.NEGATED),
-    ("There is no doubt that this video is FAKE", D.NEGATED),
+    ("I am unable to tell if the video is synthetic or genuine.", D.REFUSAL),
+    ("I'm not convinced that this video is real.", D.NEGATED),  # "not" may or may not reach "real"
+    ("None of the motion looks FAKE.", D.NEGATED),
     ("<think>It is clearly FAKE because the hand", UNFINISHED),
 ])
 def test_refusals_hedges_and_distant_negations_are_unparseable(text, issue):
     answer = parse(text)
-    assert answer.label is None and issue in answer.issues
+    assert answer.label is None and answer.issues == (issue,)
+
+
+@pytest.mark.parametrize("text, label", [
+    # the negation reaches the verdict word (only bridge words between): read, not refused
+    ("I don't think this is AI-generated.", REAL),
+    ("The video does not appear to be fake.", REAL),
+    ("There is no doubt that this video is FAKE", FAKE),  # litotes
+])
+def test_negations_that_reach_the_verdict_word_are_read(text, label):
+    assert parse(text).label == label
 
 
 def test_a_leading_verdict_stands_beside_a_hedge_about_details():
@@ -189,7 +198,8 @@ def test_missing_parts_are_reported_not_guessed():
     p = parse("FAKE. The unnatural part is at [1, 2, 3] starting 1.0 seconds.")
     assert p.box is None and "fake without box" in p.issues
     assert parse("").issues == ("empty",) and parse(None).label is None
-    assert parse("I cannot tell.").issues == ("no label",)
+    assert parse("I cannot tell.").issues == ("refusal",)
+    assert parse("The dog runs.").issues == ("no verdict",)
 
 
 def test_zero_shot_tag_format_app_e():

@@ -124,8 +124,7 @@ def test_explanation_is_the_answer_without_its_verdict_sentence() -> None:
     ("It's a genuine photo, free of any manipulation.", REAL),
     ("It does not look real or natural.", FAKE),
     ("I don't think it is not real.", REAL),  # two negators cancel
-    # the negator does not reach the verdict word: other words between, or another clause
-    ("No artifacts are present in this real photograph.", REAL),
+    # the negator does not reach the verdict word: another clause
     ("The hands are not natural and the image is fake.", FAKE),
     ("This is a fake image, not a real one.", FAKE),
     ("No, it is fake.", FAKE),
@@ -153,7 +152,9 @@ def test_negation_scope(text: str, label: str) -> None:
     ("I cannot determine whether it's real.", C.REFUSAL),
     ("As an AI, I cannot help with that.", C.REFUSAL),
     ("I'm unable to verify the authenticity of this image.", C.REFUSAL),
-    ("I can't be certain, but it looks fake.", C.REFUSAL),
+    ("I can't be certain, but it looks fake.", C.HEDGE),  # uncertain, as "not certain" is
+    # a negator with other words between: it may or may not reach the verdict word
+    ("No artifacts are present in this real photograph.", C.NEGATED),
     ("I apologize, but I cannot say. The image may be real.", C.REFUSAL),
     # hedges
     ("It might be fake.", C.HEDGE),
