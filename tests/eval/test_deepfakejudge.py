@@ -23,12 +23,11 @@ from prompts import deepfakejudge as P
 from tests.support.media import write_png
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT.parent / "shared" / "reference" / "deepfakejudge"  # the upstream copies, where this checkout has them
 SHA256 = {  # of the upstream files (github.com/KjAeRsTuIsK/DeepfakeJudge @ 078ce19, CRLF)
     "pointwise_prompt.txt": "0b33ef73c8cda74891bab9548a32f76ef8edc2ca5d26a1527c0e6727b72e172b",
     "pairwise_prompt.txt": "046059c0b12fb79224af77a74216886b495e78723eb48e24d492ef5046b9390c",
 }
-# The upstream README's examples (shared/reference/deepfakejudge/readme_io_examples.txt).
+# The upstream README's examples (github.com/KjAeRsTuIsK/DeepfakeJudge README, input/output section).
 README_CANDIDATE = ("<reasoning>The lighting casts soft shadows around the nose and under the lower lip consistent "
                     "with a frontal source. Facial features such as wrinkles, pores, and beard stubble have fine "
                     "texture and depth.</reasoning> <answer>real</answer>")
@@ -134,8 +133,6 @@ def test_templates_are_byte_exact_upstream_copies(name: str) -> None:
     data = (ROOT / "prompts" / "deepfakejudge" / name).read_bytes()
     assert hashlib.sha256(data).hexdigest() == SHA256[name]
     assert data.count(b"\n") == data.count(b"\r\n") > 20  # CRLF throughout
-    if (REFERENCE / name).is_file():
-        assert data == (REFERENCE / name).read_bytes()
     assert P.load(f"deepfakejudge/{name}").encode() == data  # loading translates no newlines
 
 
