@@ -63,12 +63,13 @@ from common.media import VideoInfo, probe_video  # noqa: E402
 from common.outputs import check_owned_dir, write_owned_dir  # noqa: E402
 from prompts import deeptrace as D  # noqa: E402
 from prompts.deeptrace_categories import PAPER_CATEGORIES, CategoryMap, load_category_map  # noqa: E402
+from prompts.reasoning import THINK_CLOSE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 INFER = ROOT / "recipes" / "infer.sh"
 MANIFEST = ".reward_manifest.json"
 FAKE, REAL = D.FAKE, D.REAL
-VERDICT_WORDS = {REAL: b"REAL", FAKE: b"FAKE"}  # the verdict words of the trained answers (prompts/deeptrace.py)
+VERDICT_WORDS = {FAKE: D.VOCABULARY.markers[0].encode(), REAL: D.VOCABULARY.markers[1].encode()}  # the answer's markers
 STATUSES = ("ok", "undetermined", "neither in top-k", "no verdict token", "unparseable", "no logprobs")
 DEFAULT_TOP_LOGPROBS = 20
 DEFAULT_TOLERANCE = 0.01
@@ -115,8 +116,8 @@ def begins(token: bytes, word: bytes) -> bool:
     return text.startswith(word) and not text[len(word):len(word) + 1].isalpha()
 
 
-_WORD = re.compile(rb"(?<![A-Za-z])(REAL|FAKE)(?![A-Za-z])")
-_THINK_CLOSE = re.compile(rb"<\s*/\s*think\s*>", re.I)
+_WORD = re.compile(rb"(?<![A-Za-z])(" + b"|".join(map(re.escape, VERDICT_WORDS.values())) + rb")(?![A-Za-z])")
+_THINK_CLOSE = re.compile(THINK_CLOSE.encode(), re.I)
 
 
 def verdict_probability(logprobs: Any, label: str | None, tolerance: float = DEFAULT_TOLERANCE) -> VerdictProbability:

@@ -22,7 +22,8 @@ from typing import NamedTuple
 
 _THINK_BLOCK = re.compile(r"<\s*think\s*>.*?<\s*/\s*think\s*>", re.S | re.I)
 _THINK_OPEN = re.compile(r"<\s*think\s*>", re.I)
-_THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.I)
+THINK_CLOSE = r"<\s*/\s*think\s*>"  # the end of a thinking block (also read from token bytes: eval/reward.py)
+_THINK_CLOSE = re.compile(THINK_CLOSE, re.I)
 _ANSWER = re.compile(r"<\s*answer\s*>(.*?)<\s*/\s*answer\s*>", re.S | re.I)
 _ANSWER_OPEN = re.compile(r"<\s*answer\s*>(.*)\Z", re.S | re.I)
 
