@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (sets up .venv first; idempotent). Extra arguments go to pytest:
-#   bash tests/run.sh                 # everything, ~11 min on 2 idle CPU cores
-#   bash tests/run.sh -m "not e2e"    # the fast lane, < 1.5 min: no swift, torchrun, DeepSpeed, Chromium (tests/README.md),
+#   bash tests/run.sh                 # everything, ~30 min on 2 idle CPU cores (907 tests)
+#   bash tests/run.sh -m "not e2e"    # the fast lane, ~1.5 min: no swift, torchrun, DeepSpeed, Chromium (tests/README.md),
 #                                     # on two pytest-xdist workers (-n 2) unless -n is given
 #   bash tests/run.sh tests/eval -x   # one layer
 set -euo pipefail
