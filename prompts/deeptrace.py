@@ -241,7 +241,6 @@ def fake_answer(box: Sequence[float], start: float, explanation: str | None, var
 # reasoning); the others are this format's parts missing from a FAKE answer.
 EMPTY, NO_VERDICT, AMBIGUOUS = verdict_text.EMPTY, verdict_text.NO_VERDICT, verdict_text.AMBIGUOUS
 REFUSAL, HEDGE, NEGATED = verdict_text.REFUSAL, verdict_text.HEDGE, verdict_text.NEGATED
-NO_LABEL = NO_VERDICT  # the name before the verdict issues were shared
 NO_BOX = "fake without box"
 NO_START = "fake without start time"
 NO_EXPLANATION = "fake without explanation"
